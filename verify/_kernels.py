@@ -1,0 +1,187 @@
+"""Compiled inner loops of the trainer (numba, float64, no fastmath).
+
+The kernels perform exactly the updates of THEORY.md §0 and accumulate the running sums
+that the theorems need. They are pure functions of their arguments: randomness (the
+sampled indices) comes in as an array, so an ensemble of runs can reuse them and match
+single runs bit for bit.
+
+Sums slots (`sums[...]`), all accumulated in float64:
+    0 S        Σ g_t                      (cumulative gradient weight, Theorem 1)
+    1 S_prime  Σ g_t s_t                  (s_t = Σ σ' over all m neurons)
+    2 sum_gz   Σ g_t z_t                  (L3)
+    3 sum_sq   Σ g_t² ‖x‖² Σσ'²           (the exact second-order term of L2, over η²)
+    4 sum_loss Σ ℓ_t                      (sampled losses, Corollary 2)
+For minibatches each per-step quantity is the batch mean.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba as nb
+import numpy as np
+
+N_SUMS = 5
+
+
+@nb.njit(cache=True, inline="always")
+def _expit_neg(z):
+    # g(z) = 1/(1+e^z), stable for both signs
+    if z >= 0.0:
+        e = math.exp(-z)
+        return e / (1.0 + e)
+    return 1.0 / (1.0 + math.exp(z))
+
+
+@nb.njit(cache=True, inline="always")
+def _softplus_neg(z):
+    # ℓ(z) = log(1+e^{-z}) = max(-z,0) + log1p(e^{-|z|})
+    return max(-z, 0.0) + math.log1p(math.exp(-abs(z)))
+
+
+@nb.njit(cache=True)
+def sgd_chunk(X, y, Wp, Wn, alpha, lr, idx, ref, sums, gthr, counts, state,
+              rec_on, t_base, rec_idx, rec_z, rec_g, rec_s, rec_norm2, rec_align):
+    """Run `idx.shape[0]` steps of (minibatch) SGD in place on Wp, Wn.
+
+    Args:
+        idx: (T, b) sampled indices; b = 1 is plain SGD.
+        ref: unit reference direction w* (length d) or empty; used for recorded alignment.
+        sums: float64[N_SUMS] running sums (updated in place).
+        gthr: thresholds on g (g > 1 − e^{−ε} ⇔ ℓ > ε); counts[k] counts steps above gthr[k].
+        state: int64[2]: last step whose σ' values were not shared within a sign (−1 if
+            none), and how many such steps there were.
+        rec_on: record per-step arrays at positions t_base + t.
+    """
+    T, b = idx.shape
+    kp, d = Wp.shape
+    kn = Wn.shape[0]
+    sp = np.empty(kp)
+    sn = np.empty(kn)
+    Gp = np.zeros((kp, d))
+    Gn = np.zeros((kn, d))
+    has_ref = ref.shape[0] == d
+    inv_b = 1.0 / b
+    for t in range(T):
+        if rec_on:
+            nrm = 0.0
+            al = 0.0
+            for j in range(kp):
+                for c in range(d):
+                    nrm += Wp[j, c] * Wp[j, c]
+                    if has_ref:
+                        al += Wp[j, c] * ref[c]
+            for j in range(kn):
+                for c in range(d):
+                    nrm += Wn[j, c] * Wn[j, c]
+                    if has_ref:
+                        al -= Wn[j, c] * ref[c]
+            rec_norm2[t_base + t] = nrm
+            rec_align[t_base + t] = al
+        g_mean = 0.0
+        gs_mean = 0.0
+        gz_mean = 0.0
+        sq_mean = 0.0
+        loss_mean = 0.0
+        shared = True
+        for r in range(b):
+            i = idx[t, r]
+            yi = y[i]
+            out = 0.0
+            s = 0.0
+            s2 = 0.0
+            for j in range(kp):
+                p = 0.0
+                for c in range(d):
+                    p += Wp[j, c] * X[i, c]
+                if p > 0.0:
+                    sp[j] = 1.0
+                    out += p
+                else:
+                    sp[j] = alpha
+                    out += alpha * p
+                s += sp[j]
+                s2 += sp[j] * sp[j]
+            for j in range(kn):
+                q = 0.0
+                for c in range(d):
+                    q += Wn[j, c] * X[i, c]
+                if q > 0.0:
+                    sn[j] = 1.0
+                    out -= q
+                else:
+                    sn[j] = alpha
+                    out -= alpha * q
+                s += sn[j]
+                s2 += sn[j] * sn[j]
+            z = yi * out
+            g = _expit_neg(z)
+            loss = _softplus_neg(z)
+            xx = 0.0
+            for c in range(d):
+                xx += X[i, c] * X[i, c]
+            for j in range(1, kp):
+                if sp[j] != sp[0]:
+                    shared = False
+            for j in range(1, kn):
+                if sn[j] != sn[0]:
+                    shared = False
+            g_mean += g
+            gs_mean += g * s
+            gz_mean += g * z
+            sq_mean += g * g * xx * s2
+            loss_mean += loss
+            coef = lr * g * yi
+            if b == 1:
+                for j in range(kp):
+                    a = coef * sp[j]
+                    for c in range(d):
+                        Wp[j, c] += a * X[i, c]
+                for j in range(kn):
+                    a = coef * sn[j]
+                    for c in range(d):
+                        Wn[j, c] -= a * X[i, c]
+                if rec_on:
+                    rec_idx[t_base + t] = i
+                    rec_z[t_base + t] = z
+                    rec_g[t_base + t] = g
+                    rec_s[t_base + t] = s
+            else:
+                for j in range(kp):
+                    a = coef * sp[j] * inv_b
+                    for c in range(d):
+                        Gp[j, c] += a * X[i, c]
+                for j in range(kn):
+                    a = coef * sn[j] * inv_b
+                    for c in range(d):
+                        Gn[j, c] += a * X[i, c]
+        if b > 1:
+            for j in range(kp):
+                for c in range(d):
+                    Wp[j, c] += Gp[j, c]
+                    Gp[j, c] = 0.0
+            for j in range(kn):
+                for c in range(d):
+                    Wn[j, c] -= Gn[j, c]
+                    Gn[j, c] = 0.0
+            g_mean *= inv_b
+            gs_mean *= inv_b
+            gz_mean *= inv_b
+            sq_mean *= inv_b
+            loss_mean *= inv_b
+        sums[0] += g_mean
+        sums[1] += gs_mean
+        sums[2] += gz_mean
+        sums[3] += sq_mean
+        sums[4] += loss_mean
+        for k in range(gthr.shape[0]):
+            if g_mean > gthr[k]:
+                counts[k] += 1
+        if not shared:
+            state[0] = t_base + t
+            state[1] += 1
+
+
+def empty_records():
+    """Zero-length per-step buffers, for runs that do not record per step."""
+    return (np.empty(0, np.int64), np.empty(0), np.empty(0), np.empty(0), np.empty(0), np.empty(0))

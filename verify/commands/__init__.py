@@ -1,0 +1,1 @@
+"""One module per `verify` subcommand; each is a thin wrapper over a library call."""
