@@ -39,19 +39,39 @@ def _softplus_neg(z):
     return max(-z, 0.0) + math.log1p(math.exp(-abs(z)))
 
 
+@nb.njit(cache=True, inline="always")
+def _dot_row(W, j, X, i, d):
+    # four independent accumulators: the same fixed summation order every call (so runs
+    # are reproducible bit for bit) without a serial dependency chain over d products
+    d4 = d - d % 4
+    a0 = 0.0
+    a1 = 0.0
+    a2 = 0.0
+    a3 = 0.0
+    for c in range(0, d4, 4):
+        a0 += W[j, c] * X[i, c]
+        a1 += W[j, c + 1] * X[i, c + 1]
+        a2 += W[j, c + 2] * X[i, c + 2]
+        a3 += W[j, c + 3] * X[i, c + 3]
+    for c in range(d4, d):
+        a0 += W[j, c] * X[i, c]
+    return (a0 + a1) + (a2 + a3)
+
+
 @nb.njit(cache=True)
 def sgd_chunk(X, y, Wp, Wn, alpha, lr, idx, ref, sums, gthr, counts, state,
-              rec_on, t_base, rec_idx, rec_z, rec_g, rec_s, rec_norm2, rec_align):
+              rec_on, t_base, rec_idx, rec_z, rec_g, rec_s, rec_norm2, rec_align, xx_all):
     """Run `idx.shape[0]` steps of (minibatch) SGD in place on Wp, Wn.
 
     Args:
         idx: (T, b) sampled indices; b = 1 is plain SGD.
-        ref: unit reference direction w* (length d) or empty; used for recorded alignment.
+        ref: unit reference direction w* as a (1, d) array, or (0, d); used for the recorded alignment.
         sums: float64[N_SUMS] running sums (updated in place).
         gthr: thresholds on g (g > 1 − e^{−ε} ⇔ ℓ > ε); counts[k] counts steps above gthr[k].
         state: int64[2]: last step whose σ' values were not shared within a sign (−1 if
             none), and how many such steps there were.
         rec_on: record per-step arrays at positions t_base + t.
+        xx_all: ‖x_i‖² for every training point.
     """
     T, b = idx.shape
     kp, d = Wp.shape
@@ -60,22 +80,20 @@ def sgd_chunk(X, y, Wp, Wn, alpha, lr, idx, ref, sums, gthr, counts, state,
     sn = np.empty(kn)
     Gp = np.zeros((kp, d))
     Gn = np.zeros((kn, d))
-    has_ref = ref.shape[0] == d
+    has_ref = ref.shape[0] == 1
     inv_b = 1.0 / b
     for t in range(T):
         if rec_on:
             nrm = 0.0
             al = 0.0
             for j in range(kp):
-                for c in range(d):
-                    nrm += Wp[j, c] * Wp[j, c]
-                    if has_ref:
-                        al += Wp[j, c] * ref[c]
+                nrm += _dot_row(Wp, j, Wp, j, d)
+                if has_ref:
+                    al += _dot_row(Wp, j, ref, 0, d)
             for j in range(kn):
-                for c in range(d):
-                    nrm += Wn[j, c] * Wn[j, c]
-                    if has_ref:
-                        al -= Wn[j, c] * ref[c]
+                nrm += _dot_row(Wn, j, Wn, j, d)
+                if has_ref:
+                    al -= _dot_row(Wn, j, ref, 0, d)
             rec_norm2[t_base + t] = nrm
             rec_align[t_base + t] = al
         g_mean = 0.0
@@ -91,9 +109,7 @@ def sgd_chunk(X, y, Wp, Wn, alpha, lr, idx, ref, sums, gthr, counts, state,
             s = 0.0
             s2 = 0.0
             for j in range(kp):
-                p = 0.0
-                for c in range(d):
-                    p += Wp[j, c] * X[i, c]
+                p = _dot_row(Wp, j, X, i, d)
                 if p > 0.0:
                     sp[j] = 1.0
                     out += p
@@ -103,9 +119,7 @@ def sgd_chunk(X, y, Wp, Wn, alpha, lr, idx, ref, sums, gthr, counts, state,
                 s += sp[j]
                 s2 += sp[j] * sp[j]
             for j in range(kn):
-                q = 0.0
-                for c in range(d):
-                    q += Wn[j, c] * X[i, c]
+                q = _dot_row(Wn, j, X, i, d)
                 if q > 0.0:
                     sn[j] = 1.0
                     out -= q
@@ -117,9 +131,7 @@ def sgd_chunk(X, y, Wp, Wn, alpha, lr, idx, ref, sums, gthr, counts, state,
             z = yi * out
             g = _expit_neg(z)
             loss = _softplus_neg(z)
-            xx = 0.0
-            for c in range(d):
-                xx += X[i, c] * X[i, c]
+            xx = xx_all[i]
             for j in range(1, kp):
                 if sp[j] != sp[0]:
                     shared = False

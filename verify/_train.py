@@ -302,6 +302,7 @@ def train(data: Dataset, config: TrainConfig, init: Network | tuple | None = Non
     ref = _unit_reference(data, reference)
     X = np.ascontiguousarray(data.X)
     y = np.ascontiguousarray(data.y)
+    xx_all = np.einsum("ij,ij->i", X, X)
     T = int(config.steps)
     eps = np.asarray(config.eps, dtype=np.float64)
     gthr = -np.expm1(-eps)  # ℓ > ε ⇔ g > 1 − e^{−ε}
@@ -313,7 +314,7 @@ def train(data: Dataset, config: TrainConfig, init: Network | tuple | None = Non
         recs = (np.empty(T, np.int64), np.empty(T), np.empty(T), np.empty(T), np.empty(T), np.empty(T))
     else:
         recs = empty_records()
-    ref_arr = ref if ref is not None else np.empty(0)
+    ref_arr = ref.reshape(1, d) if ref is not None else np.empty((0, d))
     snaps = snapshot_steps(T, config.snapshots)
     S = snaps.shape[0]
     snap_Wp = np.empty((S, config.width, d))
@@ -332,7 +333,7 @@ def train(data: Dataset, config: TrainConfig, init: Network | tuple | None = Non
             todo = int(min(chunk, target - t))
             idx = np.ascontiguousarray(stream.take(todo))
             sgd_chunk(X, y, Wp, Wn, config.alpha, config.lr, idx, ref_arr, sums, gthr, counts, state,
-                      config.record_steps, t, *recs)
+                      config.record_steps, t, *recs, xx_all)
             t += todo
             if progress is not None:
                 progress(todo)
