@@ -1,0 +1,273 @@
+"""Findings of a sweep: how often the paper's empirical claims hold, and where they do not.
+
+The paper's experiments (Sarussi, Brutzkus & Globerson 2021, §6) say that SGD optimizes
+globally (THEORY.md §2), that the learned network is nearly linear (§3) and that its
+weights cluster once the neurons of one sign share their activation pattern (§4). This
+module turns the cells of a sweep (`verify._sweep`) into the evidence: per hyper-parameter
+(width, α, initialization scale, step size, dimension) the fraction of runs with zero
+training error, the loss at `T`, the tightness `S_T/S*` of Theorem 1's bound, the
+disagreement of the network with its own linear direction, the SVM and `P*` on fresh test
+points, the angles to the teacher / SVM / `P*`, how often Theorem 3's shared-σ' condition
+held (and from when, `t₀/T`), how often the neurons formed two clusters, and — for the
+certificates the sweep produced — how many the independent checker accepted. It also
+draws the figures (β(t) curves included) and writes the table as `DIR/findings.md`.
+
+Every statistic is a plain median or fraction over the runs of a group; the report adds
+no claim of its own and is only as good as the measures in the cells.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ._errors import InputError
+
+__all__ = ["sweep_report", "load_results", "findings_table"]
+
+# grid factors a reader asks about, with their column and label
+FACTORS = [("width", "width k"), ("alpha", "α"), ("init_scale", "init scale"), ("lr", "η"),
+           ("d", "d"), ("steps", "T"), ("sampling", "sampling")]
+
+
+def _frac_zero(s):
+    return float((s == 0).mean())
+
+
+def _frac_true(s):
+    return float(s.astype(float).mean())
+
+
+def _median(s):
+    return float(s.median())
+
+
+def _max(s):
+    return float(s.max())
+
+
+# (column, header, statistic) — a column absent from the sweep (or all null) is left out
+METRICS: list[tuple[str, str, Callable]] = [
+    ("train_error", "train err = 0", _frac_zero),
+    ("train_loss", "loss(T) med", _median),
+    ("bound_ratio", "S_T/S* med", _median),
+    ("bound_ratio", "S_T/S* max", _max),
+    ("bound_vacuous", "bound vacuous", _frac_true),
+    ("disagree_linear", "N≠v test med", _median),
+    ("disagree_svm", "N≠svm test med", _median),
+    ("angle_teacher", "∠teacher° med", _median),
+    ("angle_svm", "∠svm° med", _median),
+    ("angle_pstar", "∠P*° med", _median),
+    ("beta", "β(T) med", _median),
+    ("band_nonvacuous", "β<1", _frac_true),
+    ("linear_certified_test", "per-point cert test med", _median),
+    ("shared_held", "σ' shared", _frac_true),
+    ("t0_frac_held", "t₀/T med", _median),
+    ("two_clusters", "2 clusters", _frac_true),
+    ("cert_convergence_accepted", "conv cert ok", _frac_true),
+    ("cert_linearity_accepted", "lin cert ok", _frac_true),
+    ("cert_clustering_accepted", "clus cert ok", _frac_true),
+]
+
+
+def load_results(folder: str | Path):
+    """The results of a sweep folder as a DataFrame (rebuilt from the cell files if needed)."""
+    import pandas as pd
+
+    from ._sweep import build_results
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"{folder}: no such sweep folder")
+    path = folder / "results.parquet"
+    if not path.is_file():
+        if not (folder / "cells").is_dir():
+            raise InputError(f"{folder}: not a sweep folder (no results.parquet, no cells/)")
+        hashes = None
+        meta = folder / "sweep.json"
+        if meta.is_file():
+            hashes = json.loads(meta.read_text(encoding="utf-8")).get("hashes")
+        build_results(folder, hashes)
+    try:
+        df = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several types for a damaged file
+        raise InputError(f"{path}: unreadable ({type(exc).__name__}: {exc})") from None
+    if df.empty or "status" not in df.columns:
+        raise InputError(f"{folder}: the sweep has no finished cells yet")
+    if "t0_frac" in df.columns and "shared_held" in df.columns:
+        df["t0_frac_held"] = df["t0_frac"].where(df["shared_held"].astype(bool))
+    return df
+
+
+def _fmt(x) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "–"
+    if abs(x) >= 100:
+        return f"{x:.0f}"
+    if abs(x) >= 1 or x == 0:
+        return f"{x:.3g}"
+    return f"{x:.2g}"
+
+
+def _value(v) -> str:
+    return f"{v:g}" if isinstance(v, (float, np.floating)) else str(v)
+
+
+def findings_table(df, by: list[str]) -> str:
+    """A Markdown table: one row per value (or combination) of the columns `by`.
+
+    Args:
+        df: the successful cells (`load_results` filtered on status "ok").
+        by: grouping columns.
+
+    Returns:
+        The table text, with a `runs` column and every metric of `METRICS` present in `df`.
+    """
+    metrics = [(c, h, f) for c, h, f in METRICS if c in df.columns and df[c].notna().any()]
+    head = [*by, "runs", *[h for _, h, _ in metrics]]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for key, g in df.groupby(by, sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        cells = [_value(k) for k in key] + [str(len(g))]
+        for col, _, stat in metrics:
+            s = g[col].dropna()
+            cells.append(_fmt(stat(s)) if len(s) else "–")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _varying(df) -> list[tuple[str, str]]:
+    return [(c, lab) for c, lab in FACTORS if c in df.columns and df[c].nunique() > 1]
+
+
+def _figures(df, folder: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figdir = folder / "figures"
+    figdir.mkdir(exist_ok=True)
+    out: list[Path] = []
+    factors = _varying(df)
+    panels = [(c, h) for c, h in [("train_loss", "training loss at T"), ("disagree_linear", "N ≠ sign⟨v,x⟩ (test)"),
+                                   ("angle_teacher", "angle to teacher (°)"), ("angle_pstar", "angle to P* (°)"),
+                                   ("shared_held", "σ' shared (fraction)"), ("two_clusters", "two clusters (fraction)")]
+              if c in df.columns and df[c].notna().any()]
+    if factors and panels:
+        alphas = sorted(df["alpha"].unique())
+        fig, axes = plt.subplots(len(panels), len(factors), figsize=(3.2 * len(factors), 2.4 * len(panels)),
+                                 squeeze=False)
+        for j, (fac, flab) in enumerate(factors):
+            for i, (col, lab) in enumerate(panels):
+                ax = axes[i][j]
+                for a in alphas:
+                    g = df[df["alpha"] == a] if fac != "alpha" else df
+                    agg = "mean" if df[col].dropna().map(type).eq(bool).all() else "median"
+                    s = g.groupby(fac)[col].agg(lambda v, agg=agg: v.astype(float).agg(agg))
+                    ax.plot([str(_value(x)) for x in s.index], s.values, marker="o",
+                            label=f"α={a:g}" if fac != "alpha" else None)
+                    if fac == "alpha":
+                        break
+                if i == len(panels) - 1:
+                    ax.set_xlabel(flab)
+                if j == 0:
+                    ax.set_ylabel(lab, fontsize=8)
+                ax.tick_params(labelsize=7)
+        # the α column has no per-α lines; take the legend from a column that does
+        handles, labels = max((ax.get_legend_handles_labels() for ax in axes[0]), key=lambda hl: len(hl[1]))
+        if labels:
+            fig.legend(handles, labels, loc="upper right", fontsize=8)
+        fig.suptitle("measures against each grid factor (median, or fraction)")
+        fig.tight_layout()
+        p = figdir / "factors.png"
+        fig.savefig(p, dpi=90)
+        plt.close(fig)
+        out.append(p)
+    if "bound_ratio" in df.columns and df["bound_ratio"].notna().any():
+        fig, ax = plt.subplots(figsize=(5, 3.2))
+        r = df["bound_ratio"].dropna()
+        ax.hist(r, bins=40)
+        ax.set_xlabel("S_T / S*  (Theorem 1 tightness)")
+        ax.set_ylabel("runs")
+        ax.set_title(f"{len(r)} non-vacuous bounds, median {r.median():.3g}, max {r.max():.3g}")
+        fig.tight_layout()
+        p = figdir / "tightness.png"
+        fig.savefig(p, dpi=90)
+        plt.close(fig)
+        out.append(p)
+    for curve, ylab, name in [("curve_beta", "band β(t)", "beta_curves.png"),
+                              ("curve_clusters", "neuron clusters (cos ≥ 0.99)", "cluster_curves.png")]:
+        if curve not in df.columns or not df[curve].notna().any():
+            continue
+        fig, ax = plt.subplots(figsize=(5.5, 3.5))
+        for (a, s0), g in df.groupby(["alpha", "init_scale"]):
+            curves = [np.asarray(c, float) for c in g[curve] if c is not None and len(c)]
+            steps = [np.asarray(c, float) for c in g["curve_snap_steps"] if c is not None and len(c)]
+            if not curves or len({len(c) for c in curves}) != 1 or len(steps[0]) != len(curves[0]):
+                continue
+            med = np.nanmedian(np.vstack(curves), axis=0)
+            ax.plot(np.maximum(steps[0], 1), med, label=f"α={a:g}, init {s0:g}")
+        ax.set_xscale("log")
+        if curve == "curve_beta":
+            ax.set_yscale("log")
+            ax.axhline(1.0, color="gray", lw=0.8, ls="--")
+        ax.set_xlabel("step t")
+        ax.set_ylabel(ylab + " (median)")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        p = figdir / name
+        fig.savefig(p, dpi=90)
+        plt.close(fig)
+        out.append(p)
+    return out
+
+
+def sweep_report(folder: str | Path, *, figures: bool = True) -> dict:
+    """Write `DIR/findings.md` (and `DIR/figures/*.png`) for a sweep folder.
+
+    Args:
+        folder: the `--out` folder of `verify sweep`.
+        figures: draw the figures too.
+
+    Returns:
+        `{"markdown", "findings", "figures", "summary"}`: the report text, its path, the
+        figure paths and a summary (cells, ok, failed, overall fractions).
+    """
+    from ._io import atomic_write_text
+
+    folder = Path(folder)
+    df = load_results(folder)
+    ok = df[df["status"] == "ok"].copy()
+    failed = df[df["status"] != "ok"]
+    summary = {"cells": int(len(df)), "ok": int(len(ok)), "failed": int(len(failed))}
+    parts = [f"# Sweep findings: {folder.name}", "",
+             f"{len(df)} cells, {len(ok)} finished, {len(failed)} failed."]
+    if len(failed):
+        errs = failed["error"].fillna("?").value_counts().head(5)
+        parts += ["", "Failures (most common first):", ""]
+        parts += [f"* {n}× {e}" for e, n in errs.items()]
+    if len(ok):
+        for col in ("train_error", "shared_held", "two_clusters", "band_nonvacuous"):
+            if col in ok.columns and ok[col].notna().any():
+                s = ok[col].dropna()
+                summary[col] = float((s == 0).mean()) if col == "train_error" else float(s.astype(float).mean())
+        for fac, lab in _varying(ok):
+            parts += ["", f"## By {lab}", "", findings_table(ok, [fac])]
+        if ok["alpha"].nunique() > 1 and ok["init_scale"].nunique() > 1:
+            parts += ["", "## Contrast: α × initialization scale", "", findings_table(ok, ["alpha", "init_scale"])]
+        parts += ["", "Columns: fractions of runs (train err = 0, σ' shared = Theorem 3's condition held "
+                  "for the second half of training, 2 clusters = one cosine-0.99 cluster per sign at T, "
+                  "β<1 = non-vacuous band, cert ok = accepted by the independent checker) or medians "
+                  "over runs; N≠v, N≠svm: fraction of fresh N(0, I) test points where sign N(x) differs "
+                  "from the network's own linear direction v or the max-margin separator."]
+    paths = _figures(ok, folder) if figures and len(ok) else []
+    if paths:
+        parts += ["", "## Figures", ""] + [f"![{p.stem}](figures/{p.name})" for p in paths]
+    text = "\n".join(parts) + "\n"
+    findings = atomic_write_text(folder / "findings.md", text)
+    return {"markdown": text, "findings": str(findings), "figures": [str(p) for p in paths], "summary": summary}
