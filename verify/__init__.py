@@ -22,6 +22,7 @@ _EXPORTS = {
     "neuron_clusters": "_clusters", "cluster_counts": "_clusters", "cosine_matrix": "_clusters",
     "similarity_graph": "_clusters",
     "predicted_limit": "_limit", "limit_angles": "_limit", "network_direction": "_limit",
+    "clustering_monitor": "_clustering", "certify_clustering": "_clustering",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

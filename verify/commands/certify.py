@@ -13,6 +13,7 @@ from ._common import add_json
 
 BUILDERS = {
     "convergence": "verify._convergence:certify_convergence",
+    "clustering": "verify._clustering:certify_clustering",
 }
 
 
