@@ -19,6 +19,8 @@ _EXPORTS = {
     "from_two_layer": "_network", "leaky_relu": "_network", "leaky_relu_slope": "_network",
     "Run": "_train", "TrainConfig": "_train", "Trajectory": "_train", "IndexStream": "_train",
     "init_weights": "_train", "load_run": "_train", "save_run": "_train", "train": "_train",
+    "train_ensemble": "_ensemble", "save_ensemble": "_ensemble", "load_ensemble": "_ensemble",
+    "ensemble_summary": "_ensemble",
     "neuron_clusters": "_clusters", "cluster_counts": "_clusters", "cosine_matrix": "_clusters",
     "similarity_graph": "_clusters",
     "predicted_limit": "_limit", "limit_angles": "_limit", "network_direction": "_limit",

@@ -1,0 +1,306 @@
+"""The PyTorch / Triton engine for ensembles of SGD runs (THEORY.md §0; GPU backend of `_ensemble`).
+
+Same update as the trainer (THEORY.md §0): per run, sample `i_t`, `z_t = y N(x)`,
+`g_t = 1/(1+e^{z_t})`, `w_j += η g_t y σ'(⟨w_j,x⟩) x`, `u_j −= η g_t y σ'(⟨u_j,x⟩) x`, `σ'(0) = α`,
+and the same bookkeeping (running sums of `g`, `g s`, `g z`, `g²‖x‖²Σσ'²`, `ℓ`; ε-exceedance
+counts; the last step and count of steps whose σ' values were not shared within a sign).
+
+Two ways to advance R runs:
+* `backend="torch"`: eager PyTorch, the R runs stacked as (R, m, d) and each step one batched
+  matrix product forward and one backward (`bmm`). Any device, any batch size, per-step records.
+* `backend="triton"`: one fused kernel, one program per run, that loads the run's weights
+  once, keeps them in registers for a whole block of steps, and writes them back at the end —
+  so a step costs no trip to GPU memory for the weights. Batch-1 SGD without per-step records.
+  It runs on CUDA devices, and on the CPU under Triton's interpreter (`TRITON_INTERPRET=1`),
+  which is how the tests check it without a GPU.
+
+Weights are float32 on a GPU by default (float64 on the CPU); every running sum, `g`, `ℓ` and
+`z` is computed in float64 from the step's preactivations, so sums over 10⁶ steps keep full
+precision. The sample order comes from the same `IndexStream`s as the CPU path, so the runs
+equal the CPU runs to floating-point tolerance (the tests compare them).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ._errors import InputError
+
+__all__ = ["TorchEngine", "triton_available"]
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        raise InputError("the PyTorch/Triton ensemble backend needs PyTorch (pip install 'verify[torch]')") from None
+    return torch
+
+
+def triton_available(device) -> bool:
+    """True when a Triton kernel can run for `device` (a CUDA device, or the CPU interpreter)."""
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        return False
+    interpret = os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+    # the interpreter runs kernels on CPU tensors only; compiled kernels need a CUDA device
+    return device.type == "cpu" if interpret else device.type == "cuda"
+
+
+_KERNEL = []
+
+
+def _triton_kernel():
+    """Compile-on-first-use fused kernel (defined lazily: importing triton is optional)."""
+    if _KERNEL:
+        return _KERNEL[0]
+    import triton
+    import triton.language as tl
+
+    @triton.jit
+    def sgd_runs(X, Y, XX, W, IDX, SUMS, COUNTS, LAST, NFAIL, GTHR, PARAMS,
+                 T, t_base, n_eps, kp,
+                 M: tl.constexpr, D: tl.constexpr, MP: tl.constexpr, DP: tl.constexpr, EP: tl.constexpr):
+        r = tl.program_id(0).to(tl.int64)
+        rm = tl.arange(0, MP)
+        rd = tl.arange(0, DP)
+        mm = rm < M
+        md = rd < D
+        wmask = mm[:, None] & md[None, :]
+        wptr = W + r * (M * D) + rm[:, None] * D + rd[None, :]
+        w = tl.load(wptr, mask=wmask, other=0.0)
+        is_pos = rm < kp
+        is_neg = (rm >= kp) & mm
+        sign = tl.where(is_pos, 1.0, tl.where(is_neg, -1.0, 0.0)).to(w.dtype)
+        alpha = tl.load(PARAMS).to(w.dtype)
+        lr = tl.load(PARAMS + 1)
+        re = tl.arange(0, EP)
+        me = re < n_eps
+        gthr = tl.load(GTHR + re, mask=me, other=2.0)  # g < 1 never exceeds the padding
+        cnt = tl.load(COUNTS + r * n_eps + re, mask=me, other=0)
+        s_g = tl.load(SUMS + r * 5 + 0)
+        s_gs = tl.load(SUMS + r * 5 + 1)
+        s_gz = tl.load(SUMS + r * 5 + 2)
+        s_sq = tl.load(SUMS + r * 5 + 3)
+        s_l = tl.load(SUMS + r * 5 + 4)
+        last = tl.load(LAST + r)
+        nfail = tl.load(NFAIL + r)
+        for t in range(T):
+            i = tl.load(IDX + r * T + t).to(tl.int64)
+            x = tl.load(X + i * D + rd, mask=md, other=0.0)
+            yi = tl.load(Y + i)
+            pre = tl.sum(w * x[None, :], axis=1)
+            pos = pre > 0
+            sp = tl.where(pos, 1.0, alpha).to(w.dtype)
+            out = tl.sum(tl.where(mm, sign * sp * pre, 0.0))  # σ(p) = σ'(p)·p
+            z = (yi * out).to(tl.float64)
+            e = tl.exp(-tl.abs(z))
+            g = tl.where(z >= 0, e / (1.0 + e), 1.0 / (1.0 + e))
+            onep = 1.0 + e
+            # log1p(e) to full precision without libdevice: log(1+e)·e/((1+e)−1)
+            l1p = tl.where(onep == 1.0, e, tl.log(onep) * e / (onep - 1.0))
+            loss = tl.maximum(-z, 0.0) + l1p
+            s = tl.sum(tl.where(mm, sp, 0.0)).to(tl.float64)
+            s2 = tl.sum(tl.where(mm, sp * sp, 0.0)).to(tl.float64)
+            xx = tl.load(XX + i)
+            pmax = tl.max(tl.where(is_pos, sp, -1.0))
+            pmin = tl.min(tl.where(is_pos, sp, 2.0))
+            nmax = tl.max(tl.where(is_neg, sp, -1.0))
+            nmin = tl.min(tl.where(is_neg, sp, 2.0))
+            fail = (pmax > pmin) | (nmax > nmin)
+            coef = (lr * g * yi.to(tl.float64)).to(w.dtype)
+            w += (coef * sp * sign)[:, None] * x[None, :]
+            s_g += g
+            s_gs += g * s
+            s_gz += g * z
+            s_sq += g * g * xx * s2
+            s_l += loss
+            cnt += (g > gthr).to(tl.int64)
+            last = tl.where(fail, t_base + t, last)
+            nfail += fail.to(tl.int64)
+        tl.store(wptr, w, mask=wmask)
+        tl.store(SUMS + r * 5 + 0, s_g)
+        tl.store(SUMS + r * 5 + 1, s_gs)
+        tl.store(SUMS + r * 5 + 2, s_gz)
+        tl.store(SUMS + r * 5 + 3, s_sq)
+        tl.store(SUMS + r * 5 + 4, s_l)
+        tl.store(COUNTS + r * n_eps + re, cnt, mask=me)
+        tl.store(LAST + r, last)
+        tl.store(NFAIL + r, nfail)
+
+    _KERNEL.append(sgd_runs)
+    return sgd_runs
+
+
+def _pow2(v: int) -> int:
+    return 1 << max(0, int(v) - 1).bit_length()
+
+
+class TorchEngine:
+    """All runs' state as tensors on one device; `advance` runs eager PyTorch or the Triton kernel.
+
+    Args:
+        X, y: training data (numpy, float64).
+        Wp, Wn: (R, k, d) initial weights of each run (numpy).
+        alpha, lr: leak and step size.
+        ref: unit reference direction (numpy) or None, for per-step alignment records.
+        gthr: thresholds `1 − e^{−ε}` on g for the ε counts.
+        rec_on: keep per-step arrays (R, T) (eager backend only).
+        T: total steps (size of the per-step arrays).
+        device: a PyTorch device ("cpu", "cuda", "cuda:1").
+        backend: "torch", "triton" or None (Triton when it can run here, else eager).
+        dtype: "float32" or "float64" for the weights (default float32 on CUDA, else float64).
+        batch: points per step of the config (0 = full batch).
+    """
+
+    def __init__(self, X, y, Wp, Wn, alpha, lr, ref, gthr, rec_on, T, *, device="cpu", backend=None,
+                 dtype=None, batch=1):
+        torch = _torch()
+        self.torch = torch
+        try:
+            dev = torch.device(device)
+        except (RuntimeError, TypeError):
+            raise InputError(f"unknown device {device!r}") from None
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise InputError(f"device {device!r} asked for, but PyTorch sees no CUDA GPU here")
+        self.device = dev
+        if dtype is None:
+            dtype = "float32" if dev.type == "cuda" else "float64"
+        if dtype not in ("float32", "float64"):
+            raise InputError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+        self.dtype = getattr(torch, dtype)
+        fused_ok = batch == 1 and not rec_on
+        if backend is None:
+            backend = "triton" if fused_ok and triton_available(dev) else "torch"
+        if backend == "triton":
+            if not fused_ok:
+                raise InputError("the Triton kernel does batch-1 SGD without per-step records; use backend 'torch'")
+            if not triton_available(dev):
+                raise InputError(f"Triton cannot run on {dev} here (needs triton and a CUDA device, "
+                                 "or TRITON_INTERPRET=1 on the CPU)")
+        elif backend != "torch":
+            raise InputError(f"backend must be 'torch' or 'triton' here, got {backend!r}")
+        self.name = backend
+        self.index_dtype = np.int32 if backend == "triton" else np.int64
+        R, kp, d = Wp.shape
+        self.R, self.kp, self.kn, self.d = R, kp, Wn.shape[1], d
+        self.m = kp + self.kn
+        f64 = torch.float64
+        self.alpha, self.lr = float(alpha), float(lr)
+        self.W = torch.cat([torch.as_tensor(Wp), torch.as_tensor(Wn)], dim=1).to(dev, self.dtype).contiguous()
+        self.one = torch.ones((), dtype=self.dtype, device=dev)
+        self.alpha_t = torch.full((), self.alpha, dtype=self.dtype, device=dev)
+        self.sign = torch.cat([torch.ones(kp), -torch.ones(self.kn)]).to(dev, self.dtype)
+        self.X = torch.tensor(np.asarray(X)).to(dev, self.dtype)
+        self.y = torch.tensor(np.asarray(y)).to(dev, self.dtype)
+        self.X64 = torch.tensor(np.asarray(X)).to(dev, f64)
+        self.y64 = torch.tensor(np.asarray(y)).to(dev, f64)
+        self.xx = torch.as_tensor(np.einsum("ij,ij->i", X, X)).to(dev, f64)
+        self.gthr = torch.as_tensor(np.asarray(gthr, dtype=np.float64)).to(dev)
+        self.params = torch.tensor([self.alpha, self.lr], dtype=f64, device=dev)
+        self.sums = torch.zeros((R, 5), dtype=f64, device=dev)
+        self.counts = torch.zeros((R, self.gthr.shape[0]), dtype=torch.int64, device=dev)
+        self.last = torch.full((R,), -1, dtype=torch.int64, device=dev)
+        self.nfail = torch.zeros(R, dtype=torch.int64, device=dev)
+        self.rec_on = bool(rec_on)
+        self.ref = None if ref is None else torch.as_tensor(np.asarray(ref)).to(dev, self.dtype)
+        if self.rec_on:
+            self.recs = (torch.empty((R, T), dtype=torch.int64, device=dev),) + tuple(
+                torch.empty((R, T), dtype=f64, device=dev) for _ in range(5))
+
+    # ---- stepping -------------------------------------------------------------------------
+    def advance(self, idx: np.ndarray, t_base: int) -> None:
+        """Advance every run by `idx.shape[1]` steps with the (R, T, b) sampled indices."""
+        torch = self.torch
+        if idx.shape[0] != self.R:
+            raise ValueError(f"indices for {idx.shape[0]} runs, engine holds {self.R}")
+        it = torch.from_numpy(np.ascontiguousarray(idx))
+        if self.device.type == "cuda":
+            it = it.pin_memory().to(self.device, non_blocking=True)
+        if self.name == "triton":
+            self._advance_triton(it[:, :, 0].contiguous(), t_base)
+        else:
+            for t in range(idx.shape[1]):
+                self._step(it[:, t, :], t_base + t)
+
+    def _advance_triton(self, idx, t_base: int) -> None:
+        kernel = _triton_kernel()
+        T = idx.shape[1]
+        MP, DP = _pow2(self.m), _pow2(self.d)
+        EP = _pow2(max(1, self.gthr.shape[0]))
+        warps = 8 if MP * DP * self.W.element_size() >= 8 * 8192 else 4
+        kernel[(self.R,)](self.X, self.y, self.xx, self.W, idx, self.sums, self.counts, self.last, self.nfail,
+                          self.gthr, self.params, T, t_base, self.gthr.shape[0], self.kp,
+                          M=self.m, D=self.d, MP=MP, DP=DP, EP=EP, num_warps=warps)
+
+    def _step(self, i, t: int) -> None:
+        """One step of every run; `i` is (R, b) sampled indices."""
+        torch = self.torch
+        b = i.shape[1]
+        x = self.X[i]                                  # (R, b, d)
+        yb = self.y[i]                                 # (R, b)
+        if self.rec_on:
+            self._record_state(t)
+        pre = torch.bmm(x, self.W.transpose(1, 2))     # (R, b, m)
+        pos = pre > 0
+        sp = torch.where(pos, self.one, self.alpha_t)
+        out = (sp * pre) @ self.sign                   # σ(p) = σ'(p)·p
+        z = (yb * out).double()
+        g = torch.sigmoid(-z)
+        loss = torch.logaddexp(torch.zeros_like(z), -z)
+        s = sp.sum(-1).double()
+        s2 = (sp * sp).sum(-1).double()
+        xx = self.xx[i]
+        spp, spn = sp[..., :self.kp], sp[..., self.kp:]
+        shared = ((spp == spp[..., :1]).all(-1) & (spn == spn[..., :1]).all(-1)).all(-1)
+        coef = ((self.lr / b) * g * self.y64[i]).to(self.dtype)  # (R, b)
+        upd = torch.bmm((coef.unsqueeze(-1) * sp * self.sign).transpose(1, 2), x)
+        self.W += upd
+        stats = torch.stack([g, g * s, g * z, g * g * xx * s2, loss], dim=-1).mean(1)  # (R, 5)
+        self.sums += stats
+        self.counts += stats[:, :1] > self.gthr
+        fail = ~shared
+        self.last = torch.where(fail, t, self.last)
+        self.nfail += fail
+        if self.rec_on:
+            ri, rz, rg, rs = self.recs[:4]
+            ri[:, t], rz[:, t], rg[:, t], rs[:, t] = i[:, 0], z[:, 0], g[:, 0], s[:, 0]
+
+    def _record_state(self, t: int) -> None:
+        W = self.W.double()
+        self.recs[4][:, t] = (W * W).sum((1, 2))
+        if self.ref is not None:
+            self.recs[5][:, t] = ((W @ self.ref.double()) * self.sign.double()).sum(-1)
+
+    # ---- reading state back -----------------------------------------------------------------
+    def weights(self) -> tuple[np.ndarray, np.ndarray]:
+        W = self.W.double().cpu().numpy()
+        return W[:, :self.kp].copy(), W[:, self.kp:].copy()
+
+    def bookkeeping(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        state = self.torch.stack([self.last, self.nfail], dim=1)
+        return self.sums.cpu().numpy().copy(), self.counts.cpu().numpy().copy(), state.cpu().numpy().copy()
+
+    def records(self):
+        return tuple(r.cpu().numpy() for r in self.recs) if self.rec_on else None
+
+    def snapshot_stats(self, data, prev, block: int = 4096):
+        """Per run on the device (float64): training loss, error, pattern flips since `prev`."""
+        torch = self.torch
+        loss, err, flips, patterns = [], [], [], []
+        sign = self.sign.double()
+        for j, lo in enumerate(range(0, self.R, block)):
+            W = self.W[lo:lo + block].double()
+            P = torch.matmul(self.X64, W.transpose(1, 2))      # (B, n, m)
+            pos = P > 0
+            out = (torch.where(pos, P, self.alpha * P) * sign).sum(-1)
+            z = self.y64 * out
+            loss.append(torch.logaddexp(torch.zeros_like(z), -z).mean(-1))
+            err.append((z <= 0).double().mean(-1))
+            flips.append((pos != prev[j]).sum((1, 2)) if prev is not None else torch.zeros(W.shape[0], dtype=torch.int64, device=self.device))
+            patterns.append(pos)
+        cat = lambda a: torch.cat(a).cpu().numpy()  # noqa: E731
+        return cat(loss), cat(err), cat(flips), patterns
