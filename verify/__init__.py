@@ -25,6 +25,8 @@ _EXPORTS = {
     "similarity_graph": "_clusters",
     "predicted_limit": "_limit", "limit_angles": "_limit", "network_direction": "_limit",
     "clustering_monitor": "_clustering", "certify_clustering": "_clustering",
+    "linearity_report": "_linearity", "certify_linearity": "_linearity", "band_probability": "_linearity",
+    "audit": "_audit",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

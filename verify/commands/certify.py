@@ -14,6 +14,7 @@ from ._common import add_json
 BUILDERS = {
     "convergence": "verify._convergence:certify_convergence",
     "clustering": "verify._clustering:certify_clustering",
+    "linearity": "verify._linearity:certify_linearity",
 }
 
 
