@@ -52,7 +52,37 @@ def stage_train(ctx: DemoContext) -> None:
         f"error {s['train_error']:.3g}, S_T {s['S_T']:.4g}, {s['seconds']:.2f} s  → {ctx.run_path}")
 
 
-STAGES = [stage_data, stage_train]
+def stage_margin(ctx: DemoContext) -> None:
+    from ._margin import certify_separability, max_margin
+
+    res = max_margin(ctx.data)
+    path = certify_separability(ctx.data, ctx.out / "margin.cert.json", data_path=ctx.data_path, result=res)
+    ctx.certificates.append(path)
+    ctx.results["margin"] = res.to_dict() | {"certificate": str(path)}
+    ctx.lines.append(f"margin    {res.lower:.10g} ≤ γ* ≤ {res.upper:.10g} (gap {res.gap:.1e}, "
+                     f"{len(res.support)} support vectors, {res.seconds:.2f} s)  → {path}")
+
+
+def stage_check(ctx: DemoContext) -> None:
+    from .check import Unreadable, check_certificate
+
+    reports = []
+    for path in ctx.certificates:
+        try:
+            r = check_certificate(path)
+            reports.append({"certificate": str(path), "kind": r.kind, "accepted": r.accepted,
+                            "rejected": [c.name for c in r.results if not c.accepted], "error": r.error})
+        except Unreadable as exc:
+            reports.append({"certificate": str(path), "kind": None, "accepted": False, "rejected": [],
+                            "error": str(exc)})
+    ok = all(r["accepted"] for r in reports)
+    ctx.results["check"] = {"accepted": ok, "certificates": reports}
+    bad = [r["certificate"] for r in reports if not r["accepted"]]
+    ctx.lines.append(f"check     {len(reports) - len(bad)}/{len(reports)} certificates accepted"
+                     + (f"; REJECTED: {', '.join(bad)}" if bad else ""))
+
+
+STAGES = [stage_data, stage_margin, stage_train, stage_check]
 
 
 def run_demo(out: str | Path = "demo-out") -> DemoContext:
