@@ -19,6 +19,7 @@ _EXPORTS = {
     "from_two_layer": "_network", "leaky_relu": "_network", "leaky_relu_slope": "_network",
     "Run": "_train", "TrainConfig": "_train", "Trajectory": "_train", "IndexStream": "_train",
     "init_weights": "_train", "load_run": "_train", "save_run": "_train", "train": "_train",
+    "max_margin": "_margin", "certify_separability": "_margin", "MarginResult": "_margin", "MarginUndecided": "_margin",
     "train_ensemble": "_ensemble", "save_ensemble": "_ensemble", "load_ensemble": "_ensemble",
     "ensemble_summary": "_ensemble",
     "neuron_clusters": "_clusters", "cluster_counts": "_clusters", "cosine_matrix": "_clusters",
