@@ -1,0 +1,615 @@
+"""Exact worst-case disagreement with the linear classifier, certified (THEORY.md §6).
+
+For a unit direction `v` (default: `(w̄ − ū)/‖w̄ − ū‖`, the mean centers of THEORY.md §3):
+
+    β⁺ = max{⟨v,x⟩ : ‖x‖_∞ ≤ 1, N(x) ≤ 0},   β⁻ = max{−⟨v,x⟩ : ‖x‖_∞ ≤ 1, N(x) ≥ 0}.
+
+For a bias-free net `x = 0` is feasible, so `β± ≥ 0`, and `β± = 0` on both sides means the
+network *is* the linear classifier `sign⟨v,x⟩` on the box, hence everywhere by positive
+homogeneity. For a net with `input_bias` the last coordinate is the constant 1 (it is fixed
+to 1, not boxed), so β± measure the disagreement with the affine classifier there.
+
+Formulation (a refinement of THEORY.md §6, found by derivation). THEORY.md states one binary
+per neuron. Only half are needed: `N(x) ≤ 0` reads `Σσ(⟨w_i,x⟩) ≤ Σσ(⟨u_j,x⟩)`, and the left
+side is convex, so `t_i ≥ ⟨w_i,x⟩, t_i ≥ α⟨w_i,x⟩, Σt_i ≤ …` is exact without binaries. Only
+the k₋ neurons on the right (k₊ for β⁻) need phases. The big-M constants are not
+`‖w‖₁` but bounds on `⟨u_j,x⟩` over the box *cut by* `⟨v,x⟩ ≥ U`, where `U` is the best
+value found so far (points below `U` cannot beat it): the Lagrangian bound
+`min_{λ≥0} Σ_i |u_ji + λv_i| − λU` is the exact LP value over that region and fixes the
+phase of most neurons of a clustered net outright. Unfixed neurons are relaxed by the chord
+of σ over `[l_j, h_j]` and branched on (`⟨u_j,x⟩ ≥ 0` / `≤ 0`), most ambiguous first,
+best bound first.
+
+Every LP bound (HiGHS via scipy) is turned into a certificate leaf: the dual multipliers,
+as floats, combine the leaf's rows; the checker forms the combination exactly and absorbs
+the residual that rounding leaves with the variable box (Neumaier–Shcherbina), so no
+tolerance is trusted. When the best value is 0 (the exactly linear case) the leaf
+multipliers are repaired exactly: the dual system is solved in rationals on the LP's
+support (python-flint), so `β ≤ 0` is proven, not `β ≤ 10⁻¹²`. If the node or time budget
+runs out, the open nodes become leaves at their LP bounds: the certificate then states the
+interval `[lower, upper]` that is proven, never an unproven point value.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import linprog
+
+from ._errors import InputError
+from ._network import Network, load_network
+
+__all__ = ["DisagreementResult", "SideResult", "default_direction", "exact_disagreement", "certify_disagreement"]
+
+
+def default_direction(net: Network) -> np.ndarray:
+    """Unit `v = (w̄ − ū)/‖w̄ − ū‖` from the mean centers of the two signs (THEORY.md §3)."""
+    if net.k_pos == 0 or net.k_neg == 0:
+        raise InputError("the default direction needs neurons of both signs; pass a direction")
+    diff = net.W_pos.mean(axis=0) - net.W_neg.mean(axis=0)
+    nrm = float(np.linalg.norm(diff))
+    if not (nrm > 0):
+        raise InputError("the mean centers coincide (w̄ = ū): no default direction; pass one")
+    return diff / nrm
+
+
+def _check_direction(net: Network, v) -> np.ndarray:
+    if v is None:
+        return default_direction(net)
+    v = np.asarray(v, dtype=np.float64).reshape(-1)
+    if v.shape[0] != net.d:
+        extra = " (the constant bias input included)" if net.input_bias else ""
+        raise InputError(f"direction has {v.shape[0]} entries but the network has {net.d} inputs{extra}")
+    if not np.all(np.isfinite(v)):
+        raise InputError("direction contains NaN or inf")
+    if not (np.abs(v).max() > 0):
+        raise InputError("direction is the zero vector")
+    return v
+
+
+@dataclass
+class _Node:
+    fixed: dict
+    value: float = -np.inf          # LP bound on ⟨c,x⟩ over the node (−inf: empty)
+    x: np.ndarray | None = None
+    s: np.ndarray | None = None
+    y: dict | None = None           # leaf multipliers (row key → float or Fraction)
+    y0: float | Fraction = 1.0
+    split: int | None = None
+    children: tuple | None = None   # (active, inactive)
+    exact: bool = False             # multipliers repaired exactly
+
+
+@dataclass
+class SideResult:
+    """One side (β⁺ or β⁻): proven interval, witness and the branch-and-bound tree."""
+
+    lower: float | None
+    upper: float
+    witness: np.ndarray | None
+    threshold: float
+    lam_hi: list
+    lam_lo: list
+    tree: dict
+    nodes: int
+    unfixed_root: int
+    complete: bool
+
+
+@dataclass
+class DisagreementResult:
+    """Result of `exact_disagreement`; `to_dict()` is the audit's `exact` record."""
+
+    direction: np.ndarray
+    plus: SideResult
+    minus: SideResult
+    seconds: float
+    input_bias: bool = False
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def nodes(self) -> int:
+        return self.plus.nodes + self.minus.nodes
+
+    @property
+    def exactly_linear(self) -> bool:
+        return self.plus.upper <= 0 and self.minus.upper <= 0
+
+    @staticmethod
+    def _point(side: SideResult) -> float | None:
+        # a point value only when the proven interval has closed to the solver's precision
+        if side.lower is None or not side.complete:
+            return None
+        return side.lower if side.upper - side.lower <= _gap_tol(side.lower) * 2 else None
+
+    def to_dict(self) -> dict:
+        return {
+            "beta_plus": self._point(self.plus),
+            "beta_minus": self._point(self.minus),
+            "certified_interval": {"plus": [self.plus.lower, self.plus.upper],
+                                   "minus": [self.minus.lower, self.minus.upper]},
+            "nodes": self.nodes,
+            "seconds": self.seconds,
+            "exactly_linear": self.exactly_linear,
+            "complete": self.plus.complete and self.minus.complete,
+        }
+
+
+def _gap_tol(value: float) -> float:
+    """Optimality gap at which a node is closed: absolute 1e-9 plus relative 1e-8."""
+    return 1e-9 + 1e-8 * abs(value)
+
+
+class _SideSolver:
+    """Branch and bound for max ⟨c,x⟩ over x ∈ box with Σσ(Px) ≤ Σσ(Mx)."""
+
+    def __init__(self, P, M, alpha, c, lo, hi, deadline, max_nodes):
+        self.P, self.M = np.asarray(P, float), np.asarray(M, float)
+        self.alpha, self.c = float(alpha), np.asarray(c, float)
+        self.lo, self.hi = np.asarray(lo, float), np.asarray(hi, float)
+        self.kP, self.kM, self.d = self.P.shape[0], self.M.shape[0], self.c.shape[0]
+        self.homogeneous = bool(np.all(self.lo == -1) and np.all(self.hi == 1))
+        self.deadline, self.max_nodes = deadline, max_nodes
+        rad = np.maximum(np.abs(self.lo), np.abs(self.hi))
+        self.tb = np.abs(self.P) @ rad
+        self.nodes = 0
+        self.best_val = -np.inf
+        self.best_x = None
+        self.best_exact = None
+
+    # ---- the side's function -------------------------------------------------------
+    def f(self, x) -> float:
+        a = self.alpha
+        zp, zm = self.P @ x, self.M @ x
+        return float(np.where(zp > 0, zp, a * zp).sum() - np.where(zm > 0, zm, a * zm).sum())
+
+    def exact_ok(self, x) -> Fraction | None:
+        """⟨c,x⟩ exactly if x is in the box and satisfies the constraint exactly, else None."""
+        if not (np.all(x >= self.lo) and np.all(x <= self.hi)):
+            return None
+        a = Fraction(self.alpha)
+        xq = [Fraction(float(t)) for t in x]
+
+        def sig(row):
+            z = sum((Fraction(float(p)) * xi for p, xi in zip(row, xq)), Fraction(0))
+            return z if z > 0 else a * z
+
+        val = sum((sig(p) for p in self.P), Fraction(0)) - sum((sig(m) for m in self.M), Fraction(0))
+        if not (val <= 0):
+            return None
+        return sum((Fraction(float(ci)) * xi for ci, xi in zip(self.c, xq)), Fraction(0))
+
+    def offer(self, x) -> None:
+        """Try x (and tiny pushes into the feasible side) as a witness."""
+        if x is None:
+            return
+        x = np.clip(np.asarray(x, float), self.lo, self.hi)
+        v = float(self.c @ x)
+        if not (v > self.best_val + _gap_tol(self.best_val) * 0.01) and self.best_x is not None:
+            return
+        a = self.alpha
+        zp, zm = self.P @ x, self.M @ x
+        grad = (np.where(zp > 0, 1.0, a) @ self.P) - (np.where(zm > 0, 1.0, a) @ self.M)
+        gn = float(grad @ grad)
+        free = self.lo < self.hi
+        # tiny pushes down the gradient of N move a boundary point of the LP onto the
+        # feasible side in exact arithmetic (costing ~1e-12 of the objective)
+        for step in (0.0, 1e-14, 1e-12, 1e-10):
+            xt = x
+            if step and gn > 0:
+                xt = np.clip(x - step * (1 + abs(v)) * np.where(free, grad, 0.0) / np.sqrt(gn), self.lo, self.hi)
+            if self.f(xt) > 1e-9 * (1 + abs(v)):
+                continue  # clearly infeasible: not worth an exact check
+            q = self.exact_ok(xt)
+            if q is not None:
+                if self.best_x is None or q > self.best_exact:
+                    self.best_exact, self.best_x, self.best_val = q, xt.copy(), float(q)
+                return
+
+    # ---- bounds --------------------------------------------------------------------
+    def lambdas(self, U: float) -> tuple[np.ndarray, np.ndarray]:
+        """Minimizing λ ≥ 0 of the Lagrangian bounds on ±⟨m_j,x⟩ over box ∩ {⟨c,x⟩ ≥ U}."""
+        out = []
+        for sgn in (1.0, -1.0):
+            lams = np.zeros(self.kM)
+            for j in range(self.kM):
+                m = sgn * self.M[j]
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    br = -m / self.c
+                cand = np.concatenate([[0.0], br[np.isfinite(br) & (br > 0)]])
+                coef = m[None, :] + cand[:, None] * self.c[None, :]
+                phi = np.maximum(coef * self.lo, coef * self.hi).sum(axis=1) - cand * U
+                lams[j] = cand[int(np.argmin(phi))]
+            out.append(lams)
+        return out[0], out[1]
+
+    def set_bounds(self, U: float) -> None:
+        # phases are fixed by the exact bounds, the same rule the checker applies
+        self.U = float(U)
+        self.lam_hi, self.lam_lo = self.lambdas(self.U)
+        side = self._exact_side({"threshold": self.U, "lam_hi": self.lam_hi.tolist(), "lam_lo": self.lam_lo.tolist()})
+        side.bounds()
+        self.h = np.array([float(q) for q in side.h])
+        self.l = np.array([float(q) for q in side.l])
+        self.phase = list(side.phase)
+        self.exact_side = side
+
+    def _exact_side(self, wit):
+        from .check._exact import Q_vec
+        from .check.kinds.disagreement import _Side
+
+        return _Side([Q_vec(r) for r in self.P], [Q_vec(r) for r in self.M], Fraction(self.alpha),
+                     Q_vec(self.c), Q_vec(self.lo), Q_vec(self.hi), wit, "side")
+
+    # ---- LPs -----------------------------------------------------------------------
+    def _lp(self, fixed: dict):
+        d, kP, a = self.d, self.kP, self.alpha
+        unf = [j for j in range(self.kM) if self.phase[j] is None and j not in fixed]
+        ns = len(unf)
+        n = d + kP + ns
+        rows, keys, b = [], [], []
+        for i in range(kP):
+            r = np.zeros(n); r[:d] = self.P[i]; r[d + i] = -1; rows.append(r); keys.append(f"p1:{i}"); b.append(0.0)
+        for i in range(kP):
+            r = np.zeros(n); r[:d] = a * self.P[i]; r[d + i] = -1; rows.append(r); keys.append(f"p2:{i}"); b.append(0.0)
+        r = np.zeros(n); r[d:d + kP] = 1.0
+        for j in range(self.kM):
+            ph = self.phase[j] if self.phase[j] is not None else fixed.get(j)
+            if ph is not None:
+                r[:d] -= (1.0 if ph == 1 else a) * self.M[j]
+        r[d + kP:] = -1.0
+        rows.append(r); keys.append("sum"); b.append(0.0)
+        for j, ph in fixed.items():
+            r = np.zeros(n); r[:d] = -self.M[j] if ph == 1 else self.M[j]
+            rows.append(r); keys.append(f"reg:{j}"); b.append(0.0)
+        for col, j in enumerate(unf):
+            h, l_ = self.h[j], self.l[j]
+            r = np.zeros(n); r[:d] = -(h - a * l_) * self.M[j]; r[d + kP + col] = h - l_
+            rows.append(r); keys.append(f"chord:{j}"); b.append(-(1 - a) * h * l_)
+        bounds = ([(float(lo), float(hi)) for lo, hi in zip(self.lo, self.hi)]
+                  + [(-float(t), float(t)) for t in self.tb]
+                  + [(a * self.l[j], self.h[j]) for j in unf])
+        return np.array(rows), np.array(b), bounds, keys, unf
+
+    def solve(self, node: _Node) -> None:
+        self.nodes += 1
+        A, b, bounds, keys, unf = self._lp(node.fixed)
+        obj = np.zeros(A.shape[1]); obj[:self.d] = -self.c
+        res = linprog(obj, A_ub=A, b_ub=b, bounds=bounds, method="highs")
+        if res.status == 0:
+            y = np.maximum(-res.ineqlin.marginals, 0.0)
+            node.value = -float(res.fun)
+            node.x = res.x[:self.d].copy()
+            node.s = dict(zip(unf, res.x[self.d + self.kP:]))
+            node.y = {k: float(v) for k, v in zip(keys, y) if v > 0}
+            node.y0 = 1.0
+            return
+        if res.status == 2:
+            # infeasible: minimize a uniform slack; its duals are Farkas multipliers (y0 = 0)
+            m, n = A.shape
+            A2 = np.hstack([A, -np.ones((m, 1))])
+            obj2 = np.zeros(n + 1); obj2[-1] = 1.0
+            r2 = linprog(obj2, A_ub=A2, b_ub=b, bounds=bounds + [(0, None)], method="highs")
+            if r2.status == 0 and r2.fun > 0:
+                y = np.maximum(-r2.ineqlin.marginals, 0.0)
+                node.value, node.x, node.s = -np.inf, None, {}
+                node.y = {k: float(v) for k, v in zip(keys, y) if v > 0}
+                node.y0 = 0.0
+                return
+        raise RuntimeError(f"LP solver failed at a node (status {res.status}: {res.message})")
+
+    def leaf_bound(self, node: _Node) -> Fraction | None:
+        """The exact bound the checker will derive for this node as a leaf."""
+        return self.exact_side._leaf({"y0": _num(node.y0), "y": {k: _num(v) for k, v in node.y.items()}}, node.fixed)
+
+    # ---- exact repair for the exactly linear case ----------------------------------------
+    def repair(self, node: _Node) -> bool:
+        """Replace float multipliers by exact ones with zero residual (bound exactly ≤ 0)."""
+        import flint
+        from scipy.linalg import qr
+
+        if node.y is None or node.y0 == 0:
+            return False
+        A, _, _, keys, unf = self._lp(node.fixed)
+        yv = np.array([node.y.get(k, 0.0) for k in keys])
+        ymax = yv.max() if yv.size else 0.0
+        supp = [i for i, k in enumerate(keys) if yv[i] > 1e-12 * ymax and not k.startswith("chord")]
+        if not supp:
+            return False
+        target = np.zeros(A.shape[1]); target[:self.d] = self.c
+        As = A[supp].T  # equations × unknowns
+        _, R, piv = qr(As, pivoting=True, mode="economic")
+        diag = np.abs(np.diag(R))
+        rank = int((diag > 1e-10 * max(diag.max(), 1e-300)).sum())
+        cols = sorted(piv[:rank])
+        _, R2, piv2 = qr(As[:, cols].T, pivoting=True, mode="economic")
+        eqs = sorted(piv2[:rank])
+        Ax = self._exact_rows(node.fixed, unf, [supp[c] for c in cols], keys)
+        tq = [Fraction(float(t)) for t in target]
+        Msq = flint.fmpq_mat(rank, rank, [flint.fmpq(Ax[c][e].numerator, Ax[c][e].denominator) for e in eqs for c in range(rank)])
+        rhs = flint.fmpq_mat(rank, 1, [flint.fmpq(tq[e].numerator, tq[e].denominator) for e in eqs])
+        try:
+            sol = Msq.solve(rhs)
+        except ZeroDivisionError:
+            return False
+        ys = [Fraction(int(sol[i, 0].p), int(sol[i, 0].q)) for i in range(rank)]
+        if any(q < 0 for q in ys):
+            return False
+        for e in range(A.shape[1]):  # every equation exactly, not only the chosen ones
+            if sum((ys[c] * Ax[c][e] for c in range(rank)), Fraction(0)) != tq[e]:
+                return False
+        newy = {keys[supp[c]]: ys[c] for c in range(rank) if ys[c] != 0}
+        old = node.y
+        node.y, node.y0, node.exact = newy, Fraction(1), True
+        b = self.leaf_bound(node)
+        if b is None or b > 0:
+            node.y, node.y0, node.exact = old, 1.0, False
+            return False
+        return True
+
+    def _exact_rows(self, fixed, unf, idx, keys):
+        """Exact rational coefficient vectors of the LP rows `idx` (same layout as `_lp`)."""
+        d, kP = self.d, self.kP
+        a = Fraction(self.alpha)
+        n = d + kP + len(unf)
+        P = [[Fraction(float(t)) for t in r] for r in self.P]
+        M = [[Fraction(float(t)) for t in r] for r in self.M]
+        out = []
+        for i in idx:
+            key = keys[i]
+            r = [Fraction(0)] * n
+            kind, _, j = key.partition(":")
+            if kind in ("p1", "p2"):
+                j = int(j)
+                f = Fraction(1) if kind == "p1" else a
+                r[:d] = [f * t for t in P[j]]
+                r[d + j] = Fraction(-1)
+            elif kind == "sum":
+                for jj in range(kP):
+                    r[d + jj] = Fraction(1)
+                for m in range(self.kM):
+                    ph = self.phase[m] if self.phase[m] is not None else fixed.get(m)
+                    if ph is not None:
+                        f = Fraction(1) if ph == 1 else a
+                        for e in range(d):
+                            r[e] -= f * M[m][e]
+                for col in range(len(unf)):
+                    r[d + kP + col] = Fraction(-1)
+            elif kind == "reg":
+                j = int(j)
+                r[:d] = [-t for t in M[j]] if fixed[j] == 1 else list(M[j])
+            out.append(r)
+        return out
+
+    # ---- search --------------------------------------------------------------------
+    def _branch_var(self, node: _Node):
+        a = self.alpha
+        best, bj = -1.0, None
+        for j, s in node.s.items():
+            z = float(self.M[j] @ node.x)
+            gap = s - (z if z > 0 else a * z)
+            if gap > best:
+                best, bj = gap, j
+        return bj
+
+    def _children(self, node: _Node):
+        j = self._branch_var(node)
+        node.split = j
+        kids = (_Node({**node.fixed, j: 1}), _Node({**node.fixed, j: 0}))
+        node.children = kids
+        for k in kids:
+            self.solve(k)
+            self.offer(k.x)
+        return kids
+
+    def dive(self) -> None:
+        """Depth-first to a fully fixed leaf, following the LP point's phases (a witness)."""
+        node = _Node({})
+        self.solve(node)
+        self.offer(node.x)
+        while node.s and node.x is not None and time.perf_counter() < self.deadline:
+            j = self._branch_var(node)
+            ph = 1 if float(self.M[j] @ node.x) >= 0 else 0
+            child = _Node({**node.fixed, j: ph})
+            self.solve(child)
+            if child.x is None:
+                child = _Node({**node.fixed, j: 1 - ph})
+                self.solve(child)
+                if child.x is None:
+                    break
+            self.offer(child.x)
+            node = child
+
+    def run(self) -> SideResult:
+        start_U = 0.0 if self.homogeneous else float(np.minimum(self.c * self.lo, self.c * self.hi).sum())
+        if self.homogeneous:
+            self.offer(np.zeros(self.d))
+        self.set_bounds(start_U)
+        self.dive()
+        if self.best_x is not None and self.best_val > start_U:
+            # the threshold may only be a value already attained: anything better lies above it
+            self.set_bounds(_round_down(self.best_exact))
+        root = _Node({})
+        self.solve(root)
+        self.offer(root.x)
+        unfixed_root = sum(1 for p in self.phase if p is None)
+        heap = [(-root.value, 0, root)]
+        counter = 1
+        complete = True
+        exact_mode = self.homogeneous and self.U == 0.0
+        while heap:
+            negv, _, node = heapq.heappop(heap)
+            value = -negv
+            if value == -np.inf:
+                continue  # empty node: its Farkas multipliers are its leaf
+            inc = max(self.best_val, self.U)
+            if value <= inc + _gap_tol(inc):
+                # closed; in the exactly linear case only an exact repair closes it to ≤ 0
+                if not exact_mode or node.exact or self.repair(node) or not node.s:
+                    continue
+            elif not node.s:
+                continue  # exact LP over a full phase pattern: its point was offered
+            if self.nodes >= self.max_nodes or time.perf_counter() > self.deadline:
+                complete = False
+                break
+            for k in self._children(node):
+                heapq.heappush(heap, (-k.value, counter, k))
+                counter += 1
+        tree = _tree_json(root)
+        lower = float(self.best_exact) if self.best_x is not None else None
+        return SideResult(lower=lower, upper=np.nan, witness=self.best_x, threshold=self.U,
+                          lam_hi=self.lam_hi.tolist(), lam_lo=self.lam_lo.tolist(), tree=tree,
+                          nodes=self.nodes, unfixed_root=unfixed_root, complete=complete)
+
+
+def _num(v):
+    return v if isinstance(v, Fraction) else float(v)
+
+
+def _json_num(v):
+    if isinstance(v, Fraction):
+        return f"{v.numerator}/{v.denominator}"
+    return float(v)
+
+
+def _tree_json(node: _Node) -> dict:
+    """Nested split/leaf objects (iterative: trees can be deep)."""
+    out: dict = {}
+    stack = [(node, out)]
+    while stack:
+        nd, dst = stack.pop()
+        if nd.children is None:
+            dst["leaf"] = {"y0": _json_num(nd.y0), "y": {k: _json_num(v) for k, v in (nd.y or {}).items()}}
+        else:
+            act, ina = {}, {}
+            dst["split"] = int(nd.split)
+            dst["active"], dst["inactive"] = act, ina
+            stack.append((nd.children[0], act))
+            stack.append((nd.children[1], ina))
+    return out
+
+
+def _round_down(q: Fraction) -> float:
+    import math
+
+    f = float(q)
+    return f if Fraction(f) <= q else math.nextafter(f, -math.inf)
+
+
+def _round_up(q: Fraction) -> float:
+    import math
+
+    f = float(q)
+    return f if Fraction(f) >= q else math.nextafter(f, math.inf)
+
+
+def _side_witness(side: SideResult) -> dict:
+    w = {"threshold": side.threshold, "lam_hi": side.lam_hi, "lam_lo": side.lam_lo, "tree": side.tree}
+    if side.witness is not None:
+        w["x"] = [float(t) for t in side.witness]
+    return w
+
+
+def exact_disagreement(net: Network, v=None, *, time_limit: float = 60.0, max_nodes: int = 200000) -> DisagreementResult:
+    """Certified β⁺ and β⁻ of `net` for direction `v` (THEORY.md §6).
+
+    Args:
+        net: the network (paper form). With `input_bias` the last coordinate is fixed to 1.
+        v: direction in the network's input space (default: the unit mean-center direction).
+            β± refer to this exact float vector; it need not be exactly unit.
+        time_limit: seconds for both sides together; when it runs out the result is the
+            proven interval, not a point.
+        max_nodes: LP budget for both sides together.
+
+    Returns:
+        `DisagreementResult`; its bounds are the exact values the checker re-derives from the
+        tree (lower rounded down, upper rounded up to float).
+    """
+    from .check.kinds.disagreement import side_enclosure
+
+    if not isinstance(net, Network):
+        raise InputError("exact_disagreement needs a Network")
+    v = _check_direction(net, v)
+    d = net.d
+    lo, hi = -np.ones(d), np.ones(d)
+    if net.input_bias:
+        lo[-1] = hi[-1] = 1.0
+    t0 = time.perf_counter()
+    sides = {}
+    used = 0
+    for name, P, M, c in (("plus", net.W_pos, net.W_neg, v), ("minus", net.W_neg, net.W_pos, -v)):
+        # the plus side may spend half the budget; the minus side the rest
+        deadline = t0 + (time_limit / 2 if name == "plus" else time_limit)
+        nodes = max(max_nodes // 2 if name == "plus" else max_nodes - used, 1)
+        solver = _SideSolver(P, M, net.alpha, c, lo, hi, deadline, nodes)
+        res = solver.run()
+        used += res.nodes
+        enc_lo, enc_hi = side_enclosure(net.W_pos, net.W_neg, net.alpha, net.input_bias, v, name, _side_witness(res))
+        res.upper = _round_up(enc_hi)
+        res.lower = None if enc_lo is None else _round_down(enc_lo)
+        sides[name] = res
+    return DisagreementResult(direction=v, plus=sides["plus"], minus=sides["minus"],
+                              seconds=time.perf_counter() - t0, input_bias=net.input_bias)
+
+
+def certify_disagreement(net_path, out_dir, *, alpha=None, v=None, time_limit: float = 60.0,
+                         max_nodes: int = 200000, name: str = "disagreement.json") -> Path:
+    """Solve β± for the network at `net_path` and write a `disagreement` certificate.
+
+    The network is copied in paper form next to the certificate (`<name>.net.npz`), so the
+    checker reads a pickle-free file whatever the original format (.pt, .safetensors, run).
+
+    Args:
+        net_path: network file (`load_network` formats).
+        out_dir: folder for the certificate and the network copy.
+        alpha: LeakyReLU slope, needed for state dicts.
+        v: direction (array or path to a `.npy`); default the unit mean-center direction.
+        time_limit, max_nodes: search budget (see `exact_disagreement`).
+        name: certificate file name.
+
+    Returns:
+        Path of the certificate written.
+    """
+    from ._certificate import claim, input_entry, make_certificate, to_jsonable, write_certificate
+    from ._network import save_network
+
+    net = load_network(net_path, alpha=alpha)
+    if v is not None and isinstance(v, (str, Path)):
+        vp = Path(v)
+        if not vp.is_file():
+            raise InputError(f"{vp}: no such file")
+        try:
+            v = np.load(vp, allow_pickle=False)
+        except Exception as exc:
+            raise InputError(f"{vp}: not a readable .npy array ({exc})") from None
+    res = exact_disagreement(net, v, time_limit=time_limit, max_nodes=max_nodes)
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"{out_dir}: exists and is not a folder")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = Path(name).stem
+    net_copy = save_network(out_dir / f"{stem}.net.npz", net)
+    claims = []
+    for side in ("plus", "minus"):
+        s = getattr(res, side)
+        claims.append(claim(f"beta_{side}_upper", "<=", s.upper,
+                            note="proven by the branch-and-bound tree" + ("" if s.complete else " (budget ran out: interval)")))
+        if s.lower is not None:
+            claims.append(claim(f"beta_{side}_lower", ">=", s.lower, note="attained by the witness x"))
+    if res.exactly_linear:
+        claims.append(claim("exactly_linear", "==", 1, note="β⁺ ≤ 0 and β⁻ ≤ 0"))
+    cert = make_certificate(
+        "disagreement",
+        inputs=[input_entry("network", net_copy, out_dir)],
+        parameters={"direction": [float(t) for t in res.direction], "alpha": net.alpha,
+                    "input_bias": net.input_bias, "source": str(net_path)},
+        claims=claims,
+        witness={"plus": _side_witness(res.plus), "minus": _side_witness(res.minus)},
+        info=to_jsonable(res.to_dict() | {"unfixed_at_root": {"plus": res.plus.unfixed_root, "minus": res.minus.unfixed_root}}),
+    )
+    return write_certificate(out_dir / name, cert)

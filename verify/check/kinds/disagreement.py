@@ -1,0 +1,307 @@
+"""Checker for kind `disagreement`: exact worst-case disagreement with the linear classifier
+(THEORY.md §6, "Exact worst-case disagreement").
+
+For the stored direction `v` (its exact binary value) and the box `B` (`‖x‖_∞ ≤ 1`; for a net
+with `input_bias` the last coordinate is fixed to 1):
+
+    β⁺ = max{⟨v,x⟩ : x ∈ B, N(x) ≤ 0},   β⁻ = max{−⟨v,x⟩ : x ∈ B, N(x) ≥ 0}.
+
+β⁻ is β⁺ of the net with the two signs swapped (`N' = −N`) and direction `−v`, so both sides
+are one problem: max `⟨c,x⟩` over `x ∈ B` with `Σσ(⟨p_i,x⟩) ≤ Σσ(⟨m_j,x⟩)` ("P" the convex
+side, "M" the side that needs phases).
+
+**Lower bound.** A witness `x` is re-checked exactly: `x ∈ B` and `N(x) ≤ 0` (resp. `≥ 0`) in
+rationals; the bound is `⟨c,x⟩`. Without a witness a bias-free net still has `x = 0`.
+
+**Upper bound.** A threshold `U` restricts attention to `H = B ∩ {⟨c,x⟩ ≥ U}` (points below
+`U` are below the claim anyway). For each M-neuron the certificate gives `λ, λ' ≥ 0`, and the
+checker derives by Lagrangian weak duality the exact bounds
+`h_j = Σ_i max_{x_i∈[lo_i,hi_i]} (m_ji + λc_i)x_i − λU ≥ ⟨m_j,x⟩` and likewise `l_j ≤ ⟨m_j,x⟩`
+on `H`; `h_j ≤ 0` fixes neuron j inactive, `l_j ≥ 0` active. The remaining neurons are split
+by a binary tree (`⟨m_j,x⟩ ≥ 0` / `≤ 0`), so the leaves cover `H`. In a leaf, with
+`t_i = σ(⟨p_i,x⟩)` and `s_j = σ(⟨m_j,x⟩)` for the still unfixed j, every point of the leaf
+satisfies the linear rows
+
+    p1:i   ⟨p_i,x⟩ − t_i ≤ 0          p2:i  α⟨p_i,x⟩ − t_i ≤ 0
+    sum    Σt_i − Σ_{active}⟨m_j,x⟩ − αΣ_{inactive}⟨m_j,x⟩ − Σ_{unfixed} s_j ≤ 0
+    reg:j  ∓⟨m_j,x⟩ ≤ 0 (neurons fixed by the tree)
+    chord:j (h_j−l_j)s_j − (h_j−αl_j)⟨m_j,x⟩ ≤ −(1−α)h_j l_j   (σ convex: below its chord)
+
+and the variable box `x ∈ B`, `|t_i| ≤ Σ_k|p_ik|·max(|lo_k|,|hi_k|)`, `s_j ∈ [αl_j, h_j]`.
+For multipliers `y ≥ 0`, `y₀ ≥ 0` let `g = Σ y_r a_r − y₀(c,0,0)` and `μ = min_box g·z`
+(exact, a sum of endpoint products). Then every leaf point has
+`y₀⟨c,x⟩ ≤ Σ y_r b_r − μ`: with `y₀ > 0` the leaf is bounded by `(Σy_r b_r − μ)/y₀`; with
+`y₀ = 0` and `Σy_r b_r − μ < 0` it is empty (Farkas). Floats rounded from an LP solver need
+not satisfy `g = 0`; the box absorbs the residual (Neumaier–Shcherbina), so no tolerance is
+ever used. The derived upper bound is `max(U, max over leaves)`.
+
+All arithmetic is exact: floats are dyadic rationals, sums of products are formed over a
+common denominator with Python integers.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+
+from .._core import Enclosure, Verdict
+from .._exact import Q, Q_vec, Reject
+
+SIDES = ("plus", "minus")
+MAX_DEPTH = 4096
+
+
+def _as_int_matrix(rows: list[list[Fraction]]) -> tuple[np.ndarray, int]:
+    """Rows of rationals as an object array of Python ints over one common denominator."""
+    den = 1
+    for r in rows:
+        for q in r:
+            den = math.lcm(den, q.denominator)
+    out = np.empty((len(rows), len(rows[0]) if rows else 0), dtype=object)
+    for a, r in enumerate(rows):
+        for b, q in enumerate(r):
+            out[a, b] = q.numerator * (den // q.denominator)
+    return out, den
+
+
+def _box_min(g: Fraction, lo: Fraction, hi: Fraction) -> Fraction:
+    return min(g * lo, g * hi)
+
+
+class _Side:
+    """One side's exact data: P (convex side), M (phase side), objective c, box, bounds."""
+
+    def __init__(self, P, M, alpha: Fraction, c, lo, hi, wit: dict, name: str):
+        self.name = name
+        self.P, self.M, self.alpha, self.c = P, M, alpha, c
+        self.lo, self.hi = lo, hi
+        self.kP, self.kM, self.d = len(P), len(M), len(c)
+        if not isinstance(wit, dict):
+            raise Reject(f"{name}: witness must be an object")
+        self.wit = wit
+
+    # ---- lower bound -------------------------------------------------------------
+    def lower(self, homogeneous: bool) -> Fraction | None:
+        x = self.wit.get("x")
+        if x is None:
+            return Fraction(0) if homogeneous else None
+        if not isinstance(x, list) or len(x) != self.d:
+            raise Reject(f"{self.name}: witness x must list {self.d} numbers")
+        xq = [Q(v) for v in x]
+        for i, (xi, a, b) in enumerate(zip(xq, self.lo, self.hi)):
+            if not (a <= xi <= b):
+                raise Reject(f"{self.name}: witness x[{i}] = {float(xi)} lies outside the box")
+        sig = self._sigma
+        val = sum((sig(_dot(p, xq)) for p in self.P), Fraction(0)) - sum((sig(_dot(m, xq)) for m in self.M), Fraction(0))
+        if not (val <= 0):
+            raise Reject(f"{self.name}: the witness does not satisfy the side's constraint exactly (value {float(val):.3g})")
+        out = _dot(self.c, xq)
+        return max(out, Fraction(0)) if homogeneous else out
+
+    def _sigma(self, z: Fraction) -> Fraction:
+        return z if z > 0 else self.alpha * z
+
+    # ---- bounds on ⟨m_j, x⟩ over B ∩ {⟨c,x⟩ ≥ U} ------------------------------------
+    def _lagrange_max(self, m: list[Fraction], lam: Fraction) -> Fraction:
+        tot = -lam * self.U
+        for mi, ci, a, b in zip(m, self.c, self.lo, self.hi):
+            coef = mi + lam * ci
+            tot += max(coef * a, coef * b)
+        return tot
+
+    def bounds(self) -> None:
+        self.U = Q(self.wit.get("threshold"))
+        lam_hi, lam_lo = self.wit.get("lam_hi"), self.wit.get("lam_lo")
+        if not (isinstance(lam_hi, list) and isinstance(lam_lo, list) and len(lam_hi) == len(lam_lo) == self.kM):
+            raise Reject(f"{self.name}: lam_hi and lam_lo must list {self.kM} multipliers")
+        self.h, self.l, self.phase = [], [], []
+        for j, m in enumerate(self.M):
+            a, b = Q(lam_hi[j]), Q(lam_lo[j])
+            if a < 0 or b < 0:
+                raise Reject(f"{self.name}: negative Lagrange multiplier for neuron {j}")
+            h = self._lagrange_max(m, a)
+            l_ = -self._lagrange_max([-q for q in m], b)
+            self.h.append(h)
+            self.l.append(l_)
+            # 1 active, 0 inactive, None undetermined
+            self.phase.append(1 if l_ >= 0 else (0 if h <= 0 else None))
+        # |t_i| ≤ ‖p_i‖ weighted by the box
+        rad = [max(abs(a), abs(b)) for a, b in zip(self.lo, self.hi)]
+        self.tb = [sum((abs(p_k) * r for p_k, r in zip(p, rad)), Fraction(0)) for p in self.P]
+        # integer matrix [P; M; c] for fast exact combinations
+        self.mat, self.mat_den = _as_int_matrix(self.P + self.M + [self.c])
+
+    # ---- the tree -----------------------------------------------------------------
+    def upper(self) -> tuple[Fraction, int]:
+        self.bounds()
+        tree = self.wit.get("tree")
+        best = self.U
+        leaves = 0
+        stack = [(tree, {}, 0)]
+        while stack:
+            node, fixed, depth = stack.pop()
+            if depth > MAX_DEPTH:
+                raise Reject(f"{self.name}: tree too deep")
+            if not isinstance(node, dict):
+                raise Reject(f"{self.name}: a tree node must be an object")
+            if "split" in node:
+                j = node["split"]
+                if isinstance(j, bool) or not isinstance(j, int) or not (0 <= j < self.kM):
+                    raise Reject(f"{self.name}: split on an unknown neuron {j!r}")
+                if self.phase[j] is not None or j in fixed:
+                    raise Reject(f"{self.name}: split on neuron {j}, whose phase is already fixed")
+                stack.append((node.get("active"), {**fixed, j: 1}, depth + 1))
+                stack.append((node.get("inactive"), {**fixed, j: 0}, depth + 1))
+            elif "leaf" in node:
+                leaves += 1
+                b = self._leaf(node["leaf"], fixed)
+                if b is not None and b > best:
+                    best = b
+            else:
+                raise Reject(f"{self.name}: a tree node is a split or a leaf")
+        return best, leaves
+
+    def _leaf(self, leaf: dict, fixed: dict) -> Fraction | None:
+        """Exact bound on ⟨c,x⟩ over the leaf (None: the leaf is empty)."""
+        if not isinstance(leaf, dict) or not isinstance(leaf.get("y"), dict):
+            raise Reject(f"{self.name}: a leaf needs multipliers y")
+        y0 = Q(leaf.get("y0", 0))
+        if y0 < 0:
+            raise Reject(f"{self.name}: negative objective multiplier")
+        alpha = self.alpha
+        y1 = [Fraction(0)] * self.kP
+        y2 = [Fraction(0)] * self.kP
+        ysum = Fraction(0)
+        yreg: dict[int, Fraction] = {}
+        ychord: dict[int, Fraction] = {}
+        for key, val in leaf["y"].items():
+            q = Q(val)
+            if q < 0:
+                raise Reject(f"{self.name}: negative multiplier on row {key}")
+            kind, _, idx = str(key).partition(":")
+            if kind == "sum" and not idx:
+                ysum = q
+                continue
+            try:
+                i = int(idx)
+            except ValueError:
+                raise Reject(f"{self.name}: unknown row {key!r}") from None
+            if kind in ("p1", "p2") and 0 <= i < self.kP:
+                (y1 if kind == "p1" else y2)[i] = q
+            elif kind == "reg" and i in fixed:
+                yreg[i] = q
+            elif kind == "chord" and 0 <= i < self.kM and self.phase[i] is None and i not in fixed:
+                ychord[i] = q
+            else:
+                raise Reject(f"{self.name}: row {key!r} does not exist in this leaf")
+        # coefficients of the combination on the rows of [P; M; c] (x part)
+        coef: list[Fraction] = [y1[i] + alpha * y2[i] for i in range(self.kP)]
+        g_s: dict[int, Fraction] = {}
+        rhs = Fraction(0)
+        for j in range(self.kM):
+            ph = self.phase[j] if self.phase[j] is not None else fixed.get(j)
+            if ph is None:  # unfixed: enters the sum row through s_j and has a chord row
+                yc = ychord.get(j, Fraction(0))
+                h, l_ = self.h[j], self.l[j]
+                coef.append(-yc * (h - alpha * l_))
+                g_s[j] = -ysum + yc * (h - l_)
+                rhs += yc * (-(1 - alpha) * h * l_)
+            else:
+                cj = -ysum * (1 if ph == 1 else alpha)
+                if j in fixed:  # region row: active −⟨m,x⟩ ≤ 0, inactive ⟨m,x⟩ ≤ 0
+                    cj += -yreg.get(j, Fraction(0)) if ph == 1 else yreg.get(j, Fraction(0))
+                coef.append(cj)
+        coef.append(-y0)
+        den = 1
+        for q in coef:
+            den = math.lcm(den, q.denominator)
+        ints = np.array([q.numerator * (den // q.denominator) for q in coef], dtype=object)
+        gx_num = ints.dot(self.mat)  # exact: Python integers
+        scale = den * self.mat_den
+        mu = Fraction(0)
+        for gn, a, b in zip(gx_num, self.lo, self.hi):
+            mu += _box_min(Fraction(int(gn), scale), a, b)
+        for i in range(self.kP):
+            gt = ysum - y1[i] - y2[i]
+            mu += _box_min(gt, -self.tb[i], self.tb[i])
+        for j, gs in g_s.items():
+            mu += _box_min(gs, alpha * self.l[j], self.h[j])
+        slack = rhs - mu  # y0·⟨c,x⟩ ≤ slack on the leaf
+        if y0 > 0:
+            return slack / y0
+        if slack < 0:
+            return None
+        raise Reject(f"{self.name}: a leaf's multipliers prove nothing (y0 = 0 without a contradiction)")
+
+
+def _dot(u, v) -> Fraction:
+    return sum((a * b for a, b in zip(u, v)), Fraction(0))
+
+
+def _box(d: int, bias: bool) -> tuple[list[Fraction], list[Fraction]]:
+    lo, hi = [Fraction(-1)] * d, [Fraction(1)] * d
+    if bias:  # the constant input stands for the biases: it is 1, not a free coordinate
+        lo[-1] = hi[-1] = Fraction(1)
+    return lo, hi
+
+
+def side_enclosure(W_pos, W_neg, alpha, input_bias: bool, direction, side: str, witness: dict):
+    """Exact `(lower or None, upper)` proven by one side's witness (`side` is plus/minus).
+
+    Raises `Reject` when the witness is malformed or proves nothing.
+    """
+    Pq = [Q_vec(np.asarray(r, dtype=np.float64)) for r in np.asarray(W_pos, dtype=np.float64)]
+    Mq = [Q_vec(np.asarray(r, dtype=np.float64)) for r in np.asarray(W_neg, dtype=np.float64)]
+    vq = [Q(q) for q in direction]
+    a = Q(alpha)
+    lo, hi = _box(len(vq), input_bias)
+    if side == "plus":
+        s = _Side(Pq, Mq, a, vq, lo, hi, witness, "plus")
+    elif side == "minus":
+        s = _Side(Mq, Pq, a, [-q for q in vq], lo, hi, witness, "minus")
+    else:
+        raise Reject(f"unknown side {side!r}")
+    up, _ = s.upper()
+    lower = s.lower(homogeneous=not input_bias)
+    if lower is not None and lower > up:
+        raise Reject(f"{side}: the witness exceeds the proven upper bound (inconsistent certificate)")
+    return lower, up
+
+
+def derive(cert: dict, ctx) -> dict:
+    """Re-derive `beta_{plus,minus}_{lower,upper}` and `exactly_linear`."""
+    W_pos = ctx.array("network", "W_pos")
+    W_neg = ctx.array("network", "W_neg")
+    z = ctx.arrays("network")
+    if "alpha" not in z:
+        raise Reject("network input has no alpha")
+    alpha = Q(float(ctx.array("network", "alpha")[()]))
+    if not (0 < alpha < 1):
+        raise Reject("alpha must lie in (0, 1)")
+    bias = bool(ctx.array("network", "input_bias", dtype=None)[()]) if "input_bias" in z else False
+    if W_pos.ndim != 2 or W_neg.ndim != 2 or W_pos.shape[1] != W_neg.shape[1]:
+        raise Reject("network weights have inconsistent shapes")
+    d = W_pos.shape[1]
+    v = cert.get("parameters", {}).get("direction")
+    if not isinstance(v, list) or len(v) != d:
+        raise Reject(f"parameters.direction must list {d} numbers")
+    wit = cert.get("witness", {})
+    if not isinstance(wit, dict):
+        raise Reject("witness must be an object")
+    out = {}
+    uppers = {}
+    for side in SIDES:
+        if side not in wit:
+            continue
+        lower, up = side_enclosure(W_pos, W_neg, alpha, bias, v, side, wit[side])
+        uppers[side] = up
+        out[f"beta_{side}_upper"] = Enclosure(up if lower is None else lower, up)
+        if lower is not None:
+            out[f"beta_{side}_lower"] = Enclosure(lower, up)
+    if len(uppers) == 2:
+        ok = uppers["plus"] <= 0 and uppers["minus"] <= 0
+        out["exactly_linear"] = Verdict(ok, "β⁺ ≤ 0 and β⁻ ≤ 0: sign N(x) = sign⟨v,x⟩ on the box" if ok
+                                        else f"upper bounds {float(uppers['plus']):.3g}, {float(uppers['minus']):.3g} are not both ≤ 0")
+    return out
