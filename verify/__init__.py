@@ -28,6 +28,8 @@ _EXPORTS = {
     "clustering_monitor": "_clustering", "certify_clustering": "_clustering",
     "linearity_report": "_linearity", "certify_linearity": "_linearity", "band_probability": "_linearity",
     "audit": "_audit",
+    "exact_disagreement": "_disagreement", "certify_disagreement": "_disagreement",
+    "DisagreementResult": "_disagreement", "default_direction": "_disagreement",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
