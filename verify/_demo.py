@@ -63,6 +63,34 @@ def stage_margin(ctx: DemoContext) -> None:
                      f"{len(res.support)} support vectors, {res.seconds:.2f} s)  → {path}")
 
 
+# THEORY.md §4's regime for a shared pattern: α = 0.5, small initialization, small step
+SHARED_CONFIG = TrainConfig(width=5, alpha=0.5, lr=0.001, steps=200000, seed=0, init_scale=1e-3, record_steps=True)
+
+
+def stage_clustering(ctx: DemoContext) -> None:
+    from ._clustering import certify_clustering, clustering_monitor
+    from ._clusters import neuron_clusters
+
+    results = {}
+    for name, run, path in (("demo run", ctx.run, ctx.run_path), ("shared-pattern run", None, None)):
+        if run is None:
+            run = train(ctx.data, SHARED_CONFIG)
+            path = save_run(ctx.out / "run-shared.npz", run)
+        folder = ctx.out / ("clustering" if name == "demo run" else "clustering-shared")
+        cert = certify_clustering(path, None, folder)
+        ctx.certificates.append(cert)
+        mon = clustering_monitor(run)
+        cl = neuron_clusters(run.final, tau=0.99)
+        results[name] = {"t0": mon["t0"], "condition_met": mon["condition_met"], "frozen": mon["frozen"],
+                         "bound_holds_all": mon["bound_holds_all"], "beta_final": mon["beta_final"],
+                         "clusters": cl["count"], "two_clusters": cl["two_clusters"], "certificate": str(cert)}
+        state = (f"t₀ = {mon['t0']}, differences {'frozen' if mon['frozen'] else 'NOT frozen'}, β(T) = "
+                 f"{mon['beta_final']:.3g} under the bound at every snapshot: {mon['bound_holds_all']}"
+                 if mon["condition_met"] else mon["reason"].split(":")[0])
+        ctx.lines.append(f"cluster   {name}: {state}; {cl['count']} clusters at τ=0.99  → {cert}")
+    ctx.results["clustering"] = results
+
+
 def stage_check(ctx: DemoContext) -> None:
     from .check import Unreadable, check_certificate
 
@@ -82,7 +110,7 @@ def stage_check(ctx: DemoContext) -> None:
                      + (f"; REJECTED: {', '.join(bad)}" if bad else ""))
 
 
-STAGES = [stage_data, stage_margin, stage_train, stage_check]
+STAGES = [stage_data, stage_margin, stage_train, stage_clustering, stage_check]
 
 
 def run_demo(out: str | Path = "demo-out") -> DemoContext:
