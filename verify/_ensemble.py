@@ -253,7 +253,9 @@ def train_ensemble(data: Dataset, config: TrainConfig, seeds: Sequence[int], *, 
             t += todo
             if progress is not None:
                 progress(todo * R)
-        snap_Wp[:, s_i], snap_Wn[:, s_i] = engine.weights()
+        Wp, Wn = engine.weights()
+        _check_finite(Wp, Wn, seeds)
+        snap_Wp[:, s_i], snap_Wn[:, s_i] = Wp, Wn
         sums, _, state = engine.bookkeeping()
         snap_sums[:, s_i] = sums
         snap_fail[:, s_i] = state[:, 0]
@@ -261,11 +263,6 @@ def train_ensemble(data: Dataset, config: TrainConfig, seeds: Sequence[int], *, 
         if s_i > 0:
             snap_flips[:, s_i] = flips
     seconds = time.perf_counter() - t_start
-    Wp, Wn = engine.weights()
-    bad = [seeds[r] for r in range(R) if not (np.all(np.isfinite(Wp[r])) and np.all(np.isfinite(Wn[r])))]
-    if bad:
-        raise InputError(f"training diverged (weights became non-finite) for seeds {bad[:8]}"
-                         f"{' …' if len(bad) > 8 else ''}; lower the step size")
     sums, counts, state = engine.bookkeeping()
     recs = engine.records() if config.record_steps else None
     meta_base = {"data_source": data.source, "data_sha256": data.sha256(), "n": data.n, "d": data.d,
@@ -291,6 +288,14 @@ def train_ensemble(data: Dataset, config: TrainConfig, seeds: Sequence[int], *, 
                         final=Network(Wp[r], Wn[r], config.alpha), trajectory=traj, reference=ref,
                         seconds=seconds / R, meta=meta))
     return runs
+
+
+def _check_finite(Wp: np.ndarray, Wn: np.ndarray, seeds: list[int]) -> None:
+    ok = np.isfinite(Wp).all(axis=(1, 2)) & np.isfinite(Wn).all(axis=(1, 2))
+    if not ok.all():
+        bad = [seeds[r] for r in np.flatnonzero(~ok)]
+        raise InputError(f"training diverged (weights became non-finite) for seeds {bad[:8]}"
+                         f"{' …' if len(bad) > 8 else ''}; lower the step size")
 
 
 def ensemble_summary(runs: list[Run]) -> dict:
