@@ -1,0 +1,382 @@
+"""Tests for the exact worst-case disagreement (THEORY.md §6) and its certificate.
+
+Cross-checks are independent of the solver: (1) enumeration of every activation region of
+the hyperplane arrangement, with one scipy LP per region (N is linear there), and (2) a
+textbook big-M MILP with one binary per neuron solved by scipy's HiGHS MILP interface.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from scipy.optimize import Bounds, LinearConstraint, linprog, milp
+
+from verify import InputError, Network, from_two_layer, save_network
+from verify._disagreement import certify_disagreement, default_direction, exact_disagreement
+from verify.check import check_certificate
+from verify.cli import main
+
+# brute force and MILP answers agree with the certified interval to this absolute tolerance
+# (their own LP tolerances are ~1e-9)
+TOL = 1e-7
+
+
+# ---------------------------------------------------------------- independent references
+def _regions(H: np.ndarray, lo: np.ndarray, hi: np.ndarray):
+    """Sign vectors of every full-dimensional cell of the arrangement {h·x = 0} in the box."""
+    m, d = H.shape
+    out = []
+    stack = [[]]
+    bounds = list(zip(lo, hi)) + [(None, 1.0)]
+    while stack:
+        signs = stack.pop()
+        i = len(signs)
+        if i == m:
+            out.append(signs)
+            continue
+        for s in (1.0, -1.0):
+            cur = signs + [s]
+            # max ε s.t. s_i h_i·x ≥ ε: a cell with interior has ε* > 0
+            A = np.hstack([-(np.array(cur)[:, None] * H[: i + 1]), np.ones((i + 1, 1))])
+            obj = np.zeros(d + 1)
+            obj[-1] = -1.0
+            r = linprog(obj, A_ub=A, b_ub=np.zeros(i + 1), bounds=bounds, method="highs")
+            if r.status == 0 and -r.fun > 1e-9:
+                stack.append(cur)
+    return out
+
+
+def brute_force(net: Network, v: np.ndarray) -> tuple[float, float]:
+    """β⁺, β⁻ by one LP per activation region (−inf when a side is infeasible)."""
+    d = net.d
+    lo, hi = -np.ones(d), np.ones(d)
+    if net.input_bias:
+        lo[-1] = hi[-1] = 1.0
+    H = np.vstack([net.W_pos, net.W_neg])
+    kp = net.k_pos
+    best = {1: -np.inf, -1: -np.inf}
+    for signs in _regions(H, lo, hi):
+        s = np.array(signs)
+        slope = np.where(s > 0, 1.0, net.alpha)
+        a = (slope[:kp] @ net.W_pos) - (slope[kp:] @ net.W_neg)  # N(x) = a·x on this cell
+        cell = -(s[:, None] * H)
+        for side in (1, -1):
+            A = np.vstack([cell, side * a[None, :]])
+            r = linprog(-side * v, A_ub=A, b_ub=np.zeros(A.shape[0]), bounds=list(zip(lo, hi)), method="highs")
+            if r.status == 0:
+                best[side] = max(best[side], -r.fun)
+    return best[1], best[-1]
+
+
+def milp_beta(net: Network, v: np.ndarray, side: int) -> float:
+    """Naive big-M MILP (one binary per neuron, M from ‖w‖₁) for β⁺ (side=1) or β⁻ (side=−1)."""
+    d, a = net.d, net.alpha
+    H = np.vstack([net.W_pos, net.W_neg])
+    sign = np.r_[np.ones(net.k_pos), -np.ones(net.k_neg)]
+    m = H.shape[0]
+    L = np.abs(H).sum(axis=1)
+    # variables: x (d), y (m) = σ(h·x), δ (m) binary
+    n = d + 2 * m
+    rows, lb, ub = [], [], []
+
+    def row(xc, yc=None, dc=None):
+        r = np.zeros(n)
+        r[:d] = xc
+        if yc is not None:
+            r[d:d + m] = yc
+        if dc is not None:
+            r[d + m:] = dc
+        return r
+
+    for j in range(m):
+        e = np.zeros(m); e[j] = 1.0
+        rows += [row(-H[j], e), row(-a * H[j], e),                          # y ≥ p, y ≥ αp
+                 row(-H[j], e, (1 - a) * L[j] * -e * -1),                   # y ≤ p + (1−α)L(1−δ)
+                 row(-a * H[j], e, -(1 - a) * L[j] * e),                    # y ≤ αp + (1−α)Lδ
+                 row(H[j], None, -L[j] * e), row(H[j], None, -L[j] * e)]    # p ≤ Lδ ; p ≥ −L(1−δ)
+        lb += [0, 0, -np.inf, -np.inf, -np.inf, -L[j]]
+        ub += [np.inf, np.inf, (1 - a) * L[j], 0, 0, np.inf]
+    rows.append(row(np.zeros(d), side * sign))
+    lb.append(-np.inf)
+    ub.append(0.0)
+    A = np.array(rows)
+    c = np.zeros(n); c[:d] = -side * v
+    lo = np.r_[-np.ones(d), np.full(m, -np.inf), np.zeros(m)]
+    hi = np.r_[np.ones(d), np.full(m, np.inf), np.ones(m)]
+    if net.input_bias:
+        lo[d - 1] = hi[d - 1] = 1.0
+    res = milp(c, constraints=LinearConstraint(A, lb, ub), bounds=Bounds(lo, hi),
+               integrality=np.r_[np.zeros(d + m), np.ones(m)],
+               options={"mip_rel_gap": 1e-10, "time_limit": 60})
+    assert res.status == 0, res.message
+    return -res.fun
+
+
+def clustered(rng, k, d, noise=0.3, alpha=0.5):
+    v = rng.normal(size=d)
+    v /= np.linalg.norm(v)
+    return Network(v + noise * rng.normal(size=(k, d)), -v + noise * rng.normal(size=(k, d)), alpha), v
+
+
+def _exactly_linear_net(rng, d):
+    """Neurons exactly (power-of-two) multiples of v, plus canceling pairs ±e on both signs."""
+    v = rng.normal(size=d)
+    v /= np.linalg.norm(v)
+    e = rng.normal(size=(2, d))
+    W = np.vstack([np.array([0.5, 1.0, 4.0])[:, None] * v, e])
+    U = np.vstack([-np.array([0.25, 2.0])[:, None] * v, e])
+    return Network(W, U, 0.3), v
+
+
+# ---------------------------------------------------------------- tests
+class TestExactlyLinear:
+    def test_parallel_and_canceling_neurons_certified_zero(self, tmp_path, rng):
+        net, v = _exactly_linear_net(rng, 4)
+        r = exact_disagreement(net, v)
+        assert r.plus.upper == 0.0 and r.minus.upper == 0.0
+        assert r.exactly_linear and r.to_dict()["exactly_linear"]
+        save_network(tmp_path / "lin.npz", net)
+        np.save(tmp_path / "v.npy", v)
+        cert = certify_disagreement(tmp_path / "lin.npz", tmp_path / "out", v=tmp_path / "v.npy")
+        rep = check_certificate(cert)
+        assert rep.accepted, rep.to_dict()
+        claims = {c["name"]: c for c in json.loads(cert.read_text())["claims"]}
+        assert claims["beta_plus_upper"]["value"] == 0.0 and claims["beta_minus_upper"]["value"] == 0.0
+        assert "exactly_linear" in claims
+
+    def test_inexact_parallel_is_not_called_linear(self, rng):
+        # 0.3·v rounds off v's line: exactly, the net is no longer a multiple of v, and the
+        # solver must not round that to "exactly linear" (upper stays tiny but positive or 0
+        # only if exactly provable; brute force gives the truth)
+        v = rng.normal(size=3)
+        v /= np.linalg.norm(v)
+        net = Network(np.array([0.3, 0.7])[:, None] * v, -np.array([0.3])[:, None] * v, 0.5)
+        r = exact_disagreement(net, v)
+        assert r.plus.upper < 1e-12 and r.minus.upper < 1e-12
+        bp, bm = brute_force(net, v)
+        assert bp <= r.plus.upper + 1e-15 and bm <= r.minus.upper + 1e-15
+
+
+class TestBruteForce:
+    @pytest.mark.parametrize("case", range(8))
+    def test_agrees_with_region_enumeration(self, case):
+        rng = np.random.default_rng(100 + case)
+        d = 2 if case < 5 else 3
+        k = [8, 6, 5, 8, 3, 4, 3, 2][case]
+        if case % 2 == 0:
+            net, v = clustered(rng, k, d, noise=0.5, alpha=[0.1, 0.5, 0.9][case % 3])
+        else:
+            net = Network(rng.normal(size=(k, d)), rng.normal(size=(k + 1, d)), 0.2)
+            v = default_direction(net)
+        r = exact_disagreement(net, v)
+        bp, bm = brute_force(net, v)
+        for side, bf in (("plus", bp), ("minus", bm)):
+            s = getattr(r, side)
+            assert s.complete
+            # same SAT/UNSAT answers just above and below the certified value
+            assert not (bf >= s.upper + TOL), (side, bf, s.upper)   # UNSAT above
+            assert bf >= s.lower - TOL, (side, bf, s.lower)          # SAT below
+            assert s.upper - s.lower <= 1e-6
+            if s.witness is not None:
+                assert float(net(s.witness[None])[0]) * (1 if side == "plus" else -1) <= 1e-12
+
+    def test_input_bias_net_against_enumeration(self):
+        rng = np.random.default_rng(7)
+        net = from_two_layer(rng.normal(size=(6, 2)), 0.3 * rng.normal(size=6), rng.normal(size=6), 0.2, 0.3)
+        assert net.input_bias
+        v = default_direction(net)
+        r = exact_disagreement(net, v)
+        bp, bm = brute_force(net, v)
+        for side, bf in (("plus", bp), ("minus", bm)):
+            s = getattr(r, side)
+            if bf == -np.inf:
+                assert s.lower is None
+            else:
+                assert s.lower - TOL <= bf <= s.upper + TOL
+            if s.witness is not None:
+                assert s.witness[-1] == 1.0
+
+    @pytest.mark.parametrize("seed", range(3))
+    def test_agrees_with_big_m_milp(self, seed):
+        rng = np.random.default_rng(200 + seed)
+        net, v = clustered(rng, 6, 6, noise=0.4)
+        r = exact_disagreement(net, v)
+        for side, sgn in (("plus", 1), ("minus", -1)):
+            ref = milp_beta(net, v, sgn)
+            s = getattr(r, side)
+            assert s.lower - 1e-6 <= ref <= s.upper + 1e-6
+
+
+class TestCertificate:
+    @pytest.fixture(scope="class")
+    def cert(self, tmp_path_factory):
+        tmp = tmp_path_factory.mktemp("dis")
+        net, v = clustered(np.random.default_rng(5), 6, 4, noise=0.4)
+        save_network(tmp / "net.npz", net)
+        np.save(tmp / "v.npy", v)
+        path = certify_disagreement(tmp / "net.npz", tmp, v=tmp / "v.npy")
+        return path
+
+    def _tampered(self, cert, tmp_path, edit):
+        obj = json.loads(cert.read_text())
+        edit(obj)
+        out = cert.parent / f"t-{tmp_path.name}.json"
+        out.write_text(json.dumps(obj))
+        return check_certificate(out)
+
+    def test_accepted_and_closed(self, cert):
+        rep = check_certificate(cert)
+        assert rep.accepted, rep.to_dict()
+        claims = {c["name"]: c["value"] for c in json.loads(cert.read_text())["claims"]}
+        assert 0 < claims["beta_plus_lower"] <= claims["beta_plus_upper"] <= claims["beta_plus_lower"] + 1e-6
+
+    @pytest.mark.parametrize("side", ["plus", "minus"])
+    def test_upper_strengthened_rejected(self, cert, tmp_path, side):
+        def edit(o):
+            for c in o["claims"]:
+                if c["name"] == f"beta_{side}_upper":
+                    c["value"] = c["value"] * (1 - 1e-6)
+        rep = self._tampered(cert, tmp_path, edit)
+        assert not rep.accepted
+        bad = [r for r in rep.results if not r.accepted]
+        assert [r.name for r in bad] == [f"beta_{side}_upper"]
+
+    def test_lower_strengthened_rejected(self, cert, tmp_path):
+        def edit(o):
+            for c in o["claims"]:
+                if c["name"] == "beta_plus_lower":
+                    c["value"] = c["value"] * (1 + 1e-6)
+        assert not self._tampered(cert, tmp_path, edit).accepted
+
+    @staticmethod
+    def _leaves(node, out):
+        if "leaf" in node:
+            out.append(node["leaf"])
+        else:
+            TestCertificate._leaves(node["active"], out)
+            TestCertificate._leaves(node["inactive"], out)
+        return out
+
+    def test_leaf_multipliers_edited_rejected(self, cert, tmp_path):
+        # a 1% edit of the largest multiplier breaks the tight leaves (a slack leaf may stay a
+        # valid, looser proof: that is not a false claim); y0 = 0 breaks every nonempty leaf
+        obj = json.loads(cert.read_text())
+        leaves = self._leaves(obj["witness"]["plus"]["tree"], [])
+        assert len(leaves) >= 2
+        rejected_scaled = 0
+        for idx in range(len(leaves)):
+            def scale(o, idx=idx):
+                leaf = self._leaves(o["witness"]["plus"]["tree"], [])[idx]
+                key = max(leaf["y"], key=lambda k: float(Fraction(str(leaf["y"][k]))))
+                leaf["y"][key] = float(Fraction(str(leaf["y"][key]))) * 1.01
+
+            def drop_objective(o, idx=idx):
+                self._leaves(o["witness"]["plus"]["tree"], [])[idx]["y0"] = 0.0
+
+            rejected_scaled += not self._tampered(cert, tmp_path, scale).accepted
+            assert not self._tampered(cert, tmp_path, drop_objective).accepted, idx
+        assert rejected_scaled >= 1
+
+    @pytest.mark.parametrize("edit", [
+        lambda leaf: leaf["y"].update({"sum": -1.0}),                 # negative multiplier
+        lambda leaf: leaf["y"].update({"bogus:0": 1.0}),              # no such row
+        lambda leaf: leaf["y"].update({"p1:0": "nan"}),               # NaN
+        lambda leaf: leaf.update({"y": {}}),                          # no multipliers
+    ])
+    def test_malformed_leaf_rejected(self, cert, tmp_path, edit):
+        rep = self._tampered(cert, tmp_path, lambda o: edit(self._leaves(o["witness"]["plus"]["tree"], [])[0]))
+        assert not rep.accepted
+
+    def test_split_on_fixed_neuron_and_missing_child_rejected(self, cert, tmp_path):
+        def resplit(o):
+            tree = o["witness"]["plus"]["tree"]
+            assert "split" in tree
+            j = tree["split"]
+            tree["active"] = {"split": j, "active": tree["active"], "inactive": tree["active"]}
+        assert not self._tampered(cert, tmp_path, resplit).accepted
+
+        def drop(o):
+            del o["witness"]["plus"]["tree"]["inactive"]
+        assert not self._tampered(cert, tmp_path, drop).accepted
+
+    def test_witness_and_threshold_tampering_rejected(self, cert, tmp_path):
+        def push_out(o):
+            o["witness"]["plus"]["x"][0] = 1.5
+        assert not self._tampered(cert, tmp_path, push_out).accepted
+
+        def wrong_side(o):
+            o["witness"]["plus"]["x"] = o["witness"]["minus"]["x"]
+        assert not self._tampered(cert, tmp_path, wrong_side).accepted
+
+        def raise_u(o):
+            o["witness"]["plus"]["threshold"] = 2.0 * o["witness"]["plus"]["threshold"] + 1
+        assert not self._tampered(cert, tmp_path, raise_u).accepted
+
+        def lam(o):
+            o["witness"]["plus"]["lam_hi"][0] = -1.0
+        assert not self._tampered(cert, tmp_path, lam).accepted
+
+    def test_network_edit_rejected(self, cert, tmp_path):
+        import shutil
+
+        obj = json.loads(cert.read_text())
+        work = tmp_path / "copy"
+        work.mkdir()
+        net_rel = obj["inputs"][0]["path"]
+        shutil.copy(cert, work / cert.name)
+        z = dict(np.load(cert.parent / net_rel))
+        z["W_pos"] = z["W_pos"] * 0.5
+        np.savez(work / net_rel, **z)
+        assert not check_certificate(work / cert.name).accepted
+
+
+class TestBudget:
+    def test_budget_exhausted_gives_a_proven_interval(self, tmp_path):
+        rng = np.random.default_rng(11)
+        net, v = clustered(rng, 8, 2, noise=0.6)
+        r = exact_disagreement(net, v, max_nodes=6)
+        bp, bm = brute_force(net, v)
+        assert not (r.plus.complete and r.minus.complete)
+        d = r.to_dict()
+        for side, bf in (("plus", bp), ("minus", bm)):
+            s = getattr(r, side)
+            assert s.lower - TOL <= bf <= s.upper + TOL
+            if not s.complete and s.upper - s.lower > 1e-6:
+                assert d[f"beta_{side}"] is None  # never an unproven point value
+        save_network(tmp_path / "n.npz", net)
+        np.save(tmp_path / "v.npy", v)
+        cert = certify_disagreement(tmp_path / "n.npz", tmp_path, v=tmp_path / "v.npy", max_nodes=6)
+        assert check_certificate(cert).accepted
+
+
+class TestCLI:
+    def test_exact_command_and_check(self, tmp_path, capsys):
+        net, v = clustered(np.random.default_rng(3), 4, 3)
+        save_network(tmp_path / "n.npz", net)
+        assert main(["exact", str(tmp_path / "n.npz"), "--out", str(tmp_path / "c.json"), "--json"]) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert set(out["certified_interval"]) == {"plus", "minus"}
+        assert main(["check", str(tmp_path / "c.json")]) == 0
+
+    def test_bad_input_exit_2_writes_nothing(self, tmp_path, capsys):
+        net, v = clustered(np.random.default_rng(3), 3, 3)
+        save_network(tmp_path / "n.npz", net)
+        np.save(tmp_path / "v.npy", np.zeros(5))
+        assert main(["exact", str(tmp_path / "missing.npz"), "--out", str(tmp_path / "c.json")]) == 2
+        assert main(["exact", str(tmp_path / "n.npz"), "--direction", str(tmp_path / "v.npy"),
+                     "--out", str(tmp_path / "c.json")]) == 2
+        assert main(["exact", str(tmp_path / "n.npz"), "--out", str(tmp_path / "c.txt")]) == 2
+        assert not (tmp_path / "c.json").exists()
+
+    def test_direction_errors(self):
+        net = Network(np.ones((2, 3)), np.ones((2, 3)), 0.5)
+        with pytest.raises(InputError):
+            default_direction(net)
+        with pytest.raises(InputError):
+            exact_disagreement(net, np.zeros(3))
+        with pytest.raises(InputError):
+            exact_disagreement(net, np.array([np.nan, 1, 1]))
