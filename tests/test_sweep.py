@@ -61,7 +61,7 @@ def _strip(rec: dict) -> dict:
     return {k: v for k, v in rec.items() if k != "seconds"}
 
 
-SMALL = {"test_n": 300, "snapshots": 8}
+SMALL = {"test_n": 300, "snapshots": 8, "certify": ["clustering", "linearity"]}
 
 
 class TestConfig:
@@ -152,6 +152,18 @@ class TestCell:
         cos = v @ data.teacher / np.linalg.norm(v) / np.linalg.norm(data.teacher)
         assert m["angle_teacher"] == pytest.approx(np.degrees(np.arccos(cos)), abs=1e-6)
         assert len(rec["curves"]["snap_steps"]) == len(rec["curves"]["train_loss"]) == len(rec["curves"]["clusters"])
+        # the linearity module counts exact sign agreement; here it is recomputed in floats
+        assert m["linear_agree_test"] == pytest.approx(1 - m["disagree_linear"], abs=1.0 / len(X))
+        assert m["linear_certified_test"] <= m["linear_agree_test"]
+        assert m["band_nonvacuous"] == (m["beta"] < 1)
+        # β(t) is the monitor's band with D = Σ‖δ_j‖; the linearity report may use the smaller
+        # operator-norm D, so its β at T is never larger
+        assert m["beta"] <= rec["curves"]["beta"][-1] * (1 + 1e-12)
+        # the SVM's margin bracket is tight and the teacher's margin cannot beat it
+        assert m["gamma_teacher"] <= m["gamma_upper"] and m["gamma_upper"] - m["gamma_lower"] < 1e-6
+        # every certificate written on the worker was accepted by the independent checker
+        assert set(rec["certificates"]) == {"clustering", "linearity"}
+        assert all(c["accepted"] and c["claims"] >= 1 for c in rec["certificates"].values())
         # deterministic: the same cell gives the same record (wall time aside)
         assert _strip(run_cell(cell)) == _strip(rec)
 
@@ -234,7 +246,7 @@ def test_kill_9_halfway_then_rerun(tmp_path):
     # cells slow enough (≈0.3 s each on one worker) that a kill lands in the middle
     g = dict(GRID, data=["teacher:n=200,d=10,seed={seed},margin=0.05"], width=[5], alpha=[0.5],
              steps=[1_500_000], seed=list(range(10)))
-    cfg = _write(tmp_path, g, {"test_n": 200, "snapshots": 8})
+    cfg = _write(tmp_path, g, {"test_n": 200, "snapshots": 8, "certify": []})
     out = tmp_path / "out"
     cells = out / "cells"
     proc = subprocess.Popen([sys.executable, "-m", "verify", "sweep", str(cfg), "--out", str(out),

@@ -344,16 +344,13 @@ def _foundation_measures(run, X_test: np.ndarray, test) -> tuple[dict, dict]:
     return m, curves
 
 
-def _check(paths: dict[str, Path]) -> dict:
+def _check(path: Path) -> dict:
+    """The independent checker's verdict on one certificate."""
     from .check import check_certificate
 
-    out = {}
-    for kind, p in paths.items():
-        rep = check_certificate(p)
-        out[kind] = {"accepted": bool(rep.accepted), "claims": len(rep.results),
-                     "rejected": [r.name for r in rep.results if not r.accepted],
-                     "error": rep.error}
-    return out
+    rep = check_certificate(path)
+    return {"accepted": bool(rep.accepted), "claims": len(rep.results),
+            "rejected": [r.name for r in rep.results if not r.accepted], "error": rep.error}
 
 
 def run_cell(cell: dict) -> dict:
@@ -392,10 +389,43 @@ def _measure_cell(cell: dict) -> tuple[dict, dict, dict]:
     run = train(data, config)
     X_test, test = fresh_points(data, cell["test_n"], cell["seed"])
     measures, curves = _foundation_measures(run, X_test, test)
-    certs: dict[str, Any] = {}
+    _linearity_measures(run, test, measures)
+    _clustering_measures(run, measures, curves)
     _cluster_measures(run, measures, curves)
     _limit_measures(run, X_test, measures)
+    _margin_measures(run, X_test, measures)
+    if cell["exact"]:
+        _exact_measures(run, cell["exact_time_limit"], measures)
+    certs: dict[str, Any] = {}
+    if cell["certify"]:
+        with tempfile.TemporaryDirectory(prefix="verify-cell-") as tmp:
+            certs = _certificates(run, data, test, cell, Path(tmp))
     return measures, curves, certs
+
+
+def _linearity_measures(run, test, measures: dict) -> None:
+    """Theorem 2's band β and the certified / agreeing fractions on train and test (§3)."""
+    from ._linearity import linearity_report
+
+    rep = linearity_report(run.final, run.data, test)
+    measures["beta"] = rep["band_beta"]
+    measures["band_nonvacuous"] = not rep["vacuous"]
+    measures["band_probability"] = rep["band_probability"]
+    for key, name in (("certified_fraction", "linear_certified"), ("agreement_fraction", "linear_agree"),
+                      ("band_fraction", "outside_band")):
+        for part in ("train", "test"):
+            measures[f"{name}_{part}"] = rep[key][part]
+
+
+def _clustering_measures(run, measures: dict, curves: dict) -> None:
+    """Theorem 3's monitor: condition met, frozen differences, β(t) under its bound (§4)."""
+    from ._clustering import clustering_monitor
+
+    mon = clustering_monitor(run)
+    measures["condition_met"] = mon["condition_met"]
+    measures["differences_frozen"] = mon["frozen"]
+    measures["beta_bound_holds"] = mon["bound_holds_all"]
+    curves["beta"] = [b["beta"] for b in mon["beta_all"]]
 
 
 def _cluster_measures(run, measures: dict, curves: dict) -> None:
@@ -431,6 +461,65 @@ def _limit_measures(run, X_test: np.ndarray, measures: dict) -> None:
     if measures["v_defined"]:
         measures["angle_pstar"] = angle_deg(network_direction(net), lim["direction"])
     measures["disagree_pstar"] = _disagree(net(X_test), X_test @ lim["direction"])
+
+
+def _margin_measures(run, X_test: np.ndarray, measures: dict) -> None:
+    """The certified max-margin separator (§5): γ*, the angle to it, agreement on test points."""
+    from ._limit import angle_deg, network_direction
+    from ._margin import max_margin
+
+    mm = max_margin(run.data)
+    measures["separable"] = mm.separable
+    if not mm.separable:
+        return
+    svm = np.asarray(mm.direction, dtype=np.float64)
+    measures["gamma_lower"], measures["gamma_upper"] = mm.lower, mm.upper
+    if measures["v_defined"]:
+        measures["angle_svm"] = angle_deg(network_direction(run.final), svm)
+    if run.data.teacher is not None:
+        measures["angle_svm_teacher"] = angle_deg(svm, run.data.teacher)
+    measures["disagree_svm"] = _disagree(run.final(X_test), X_test @ svm)
+
+
+def _exact_measures(run, time_limit: float, measures: dict) -> None:
+    """Exact worst-case disagreement β± on the box (§6), for small widths only."""
+    from ._disagreement import exact_disagreement
+
+    res = exact_disagreement(run.final, time_limit=time_limit).to_dict()
+    measures["exact_beta_plus"] = res["beta_plus"]
+    measures["exact_beta_minus"] = res["beta_minus"]
+    measures["exactly_linear"] = res["exactly_linear"]
+    measures["exact_seconds"] = res["seconds"]
+
+
+# certificate builders by kind, "module:function", each `(run_path, data, out_dir, *, test, eps)`
+BUILDERS = {
+    "convergence": "verify._convergence:certify_convergence",
+    "linearity": "verify._linearity:certify_linearity",
+    "clustering": "verify._clustering:certify_clustering",
+}
+
+
+def _certificates(run, data, test, cell: dict, tmp: Path) -> dict:
+    """Write the cell's certificates in a private folder and re-check them there."""
+    import importlib
+
+    from ._train import save_run
+
+    run_path = save_run(tmp / "run.npz", run)
+    out: dict[str, Any] = {}
+    for kind in cell["certify"]:
+        module, func = BUILDERS[kind].split(":")
+        build = getattr(importlib.import_module(module), func)
+        try:
+            path = build(run_path, data, tmp / kind, test=test, eps=0.1)
+        except InputError as exc:  # e.g. nothing to certify for this network: a result, not a crash
+            out[kind] = {"written": False, "accepted": None, "error": str(exc)}
+            continue
+        out[kind] = {"written": True, "accepted": None, "error": None}
+        if cell["check"]:
+            out[kind].update(_check(path))
+    return out
 
 
 # ----------------------------------------------------------------------------- store + driver
