@@ -54,7 +54,7 @@ def _spread(rows) -> tuple[Fraction, Fraction]:
     return lo, hi
 
 
-def _beta(Wp, Wn, alpha: Fraction) -> Enclosure:
+def _beta(Wp, Wn, alpha: Fraction) -> Enclosure | None:
     P, N = _rows(Wp), _rows(Wn)
     if not P or not N:
         raise Reject("a sign has no neurons")
@@ -62,7 +62,7 @@ def _beta(Wp, Wn, alpha: Fraction) -> Enclosure:
     v = [a - b for a, b in zip(_sum_rows(P, d), _sum_rows(N, d))]
     nlo, nhi = sqrt_bounds(sum((x * x for x in v), Fraction(0)), bits=100)
     if nlo <= 0:
-        raise Reject("Σw_j − Σu_j is zero: no band")
+        return None  # Σw_j − Σu_j = 0: no band, nothing to enclose
     (plo, phi), (qlo, qhi) = _spread(P), _spread(N)
     c = (1 - alpha) / alpha
     return Enclosure(c * max(plo, qlo) / nhi, c * max(phi, qhi) / nlo)
@@ -126,8 +126,10 @@ def derive(cert: dict, ctx) -> dict:
     out: dict = {
         "shared_since": Enclosure.exact(t0),
         "condition_met": Enclosure.exact(int(met)),
-        "beta_final": _beta(Wp, Wn, alpha),
     }
+    bf = _beta(Wp, Wn, alpha)
+    if bf is not None:
+        out["beta_final"] = bf
     if not met:
         return out
 
@@ -208,6 +210,9 @@ def derive(cert: dict, ctx) -> dict:
                 ok, why = False, f"step {int(steps[si])}: a₀ + ηγS' ≤ 0, the bound is vacuous"
                 continue
             b = _beta(Wp_s[si], Wn_s[si], alpha)
+            if b is None:
+                ok, why = False, f"step {int(steps[si])}: Σw_j − Σu_j = 0, no band"
+                continue
             if ok and not b.hi <= c * Dlo * rlo / num:
                 ok, why = False, f"step {int(steps[si])}: β = {float(b.hi):.6g} above the bound {float(c * Dlo * rlo / num):.6g}"
             if int(steps[si]) == T:
