@@ -52,7 +52,7 @@ import numpy as np
 from ._errors import InputError
 
 __all__ = ["SweepSpec", "load_sweep", "expand_grid", "cell_hash", "run_cell", "run_sweep",
-           "load_cells", "build_results", "CELL_FORMAT"]
+           "load_cells", "build_results", "estimate_wall", "CELL_FORMAT"]
 
 CELL_FORMAT = "verify.sweep-cell/1"
 
@@ -677,3 +677,38 @@ def run_sweep(config_path, out_dir, *, scheduler: str | None = None, workers: in
     results = build_results(out_dir, spec.hashes)
     return {"cells": len(spec.cells), "done": done, "skipped": skipped, "failed": failed,
             "results": str(results), "seconds": time.perf_counter() - t_start}
+
+
+def estimate_wall(config_path, sample: int = 20, *, seed: int = 0, workers: int = 2) -> dict:
+    """Expected wall time of a sweep, extrapolated from a timed random subset of its cells.
+
+    The sampled cells run here, one after another, after one untimed warm-up cell (imports
+    and the compiled trainer are paid once per worker process, not per cell). Cells are
+    independent and CPU-bound, so `workers` processes divide the total; scheduling overhead
+    (milliseconds per cell) is left out.
+
+    Args:
+        config_path: the sweep TOML file.
+        sample: number of cells to time (drawn without replacement).
+        seed: seeds the draw.
+        workers: worker processes the full sweep will use.
+
+    Returns:
+        `{"cells", "sampled", "mean_cell_seconds", "max_cell_seconds", "workers",
+        "expected_wall_seconds", "failed"}`.
+    """
+    spec = load_sweep(config_path)
+    if not (isinstance(sample, int) and sample >= 1):
+        raise InputError(f"sample must be an integer ≥ 1, got {sample!r}")
+    if not (isinstance(workers, int) and workers >= 1):
+        raise InputError(f"workers must be an integer ≥ 1, got {workers!r}")
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(len(spec.cells), size=min(sample, len(spec.cells)), replace=False)
+    run_cell(spec.cells[int(idx[0])])
+    recs = [run_cell(spec.cells[int(i)]) for i in idx]
+    times = np.array([r["seconds"] for r in recs])
+    mean = float(times.mean())
+    return {"cells": len(spec.cells), "sampled": int(idx.size), "mean_cell_seconds": mean,
+            "max_cell_seconds": float(times.max()), "workers": workers,
+            "expected_wall_seconds": mean * len(spec.cells) / workers,
+            "failed": sum(r["status"] != "ok" for r in recs)}

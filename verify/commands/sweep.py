@@ -1,4 +1,8 @@
-"""`verify sweep CONFIG.toml --out DIR [--scheduler ADDRESS] [--workers N] [--json]`."""
+"""`verify sweep CONFIG.toml --out DIR [--scheduler ADDRESS] [--workers N] [--json]`.
+
+`verify sweep CONFIG.toml --estimate K` times K random cells here and extrapolates the
+wall time of the whole grid (writes nothing).
+"""
 
 from __future__ import annotations
 
@@ -9,15 +13,29 @@ from ._common import add_json
 def register(sub) -> None:
     p = sub.add_parser("sweep", help="train, measure and certify a grid of runs on Dask")
     p.add_argument("config", metavar="CONFIG.toml", help="the grid ([sweep] options, [grid] axes)")
-    p.add_argument("--out", required=True, help="results folder (cells/<hash>.json, results.parquet)")
+    p.add_argument("--out", help="results folder (cells/<hash>.json, results.parquet)")
     p.add_argument("--scheduler", help="address of a running Dask scheduler (default: a LocalCluster)")
     p.add_argument("--workers", type=int, help="LocalCluster worker processes (default 2)")
+    p.add_argument("--estimate", type=int, metavar="K",
+                   help="time K random cells and extrapolate the grid's wall time (no --out needed)")
     add_json(p)
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
-    from .._sweep import run_sweep
+    from .._errors import InputError
+    from .._sweep import estimate_wall, run_sweep
+
+    if args.estimate is not None:
+        e = estimate_wall(args.config, args.estimate, workers=args.workers or 2)
+        text = (f"{e['cells']} cells; {e['sampled']} timed: mean {e['mean_cell_seconds']:.3f} s per cell "
+                f"(max {e['max_cell_seconds']:.3f} s, {e['failed']} failed)\n"
+                f"  expected wall time on {e['workers']} workers: {e['expected_wall_seconds']:.0f} s "
+                f"({e['expected_wall_seconds'] / 3600:.2f} h)")
+        emit(args, text, e)
+        return 0
+    if not args.out:
+        raise InputError("--out DIR is required (or --estimate K)")
 
     show = not args.json
     s = run_sweep(args.config, args.out, scheduler=args.scheduler, workers=args.workers,
