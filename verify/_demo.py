@@ -91,6 +91,28 @@ def stage_clustering(ctx: DemoContext) -> None:
     ctx.results["clustering"] = results
 
 
+def stage_linearity(ctx: DemoContext) -> None:
+    """Theorem 2 on the demo run: a linearity certificate (train + a fresh test set) and an audit report."""
+    import numpy as np
+
+    from ._audit import audit
+    from ._linearity import certify_linearity
+
+    rng = np.random.default_rng(1)
+    Xt = rng.standard_normal((2000, ctx.data.d))
+    test = Dataset(Xt, np.where(Xt @ ctx.data.teacher > 0, 1.0, -1.0), teacher=ctx.data.teacher, source="demo test")
+    cert = certify_linearity(ctx.run_path, None, ctx.out / "linearity", test=test)
+    ctx.certificates.append(cert)
+    r = audit(ctx.run.final, ctx.data, test, run=ctx.run, report_dir=ctx.out / "audit")
+    ctx.results["linearity"] = {k: r[k] for k in ("band_beta", "band_probability", "certified_fraction",
+                                                  "agreement_fraction", "angles_deg")} | {
+        "certificate": str(cert), "report": r["report"]}
+    cf = r["certified_fraction"]
+    ctx.lines.append(f"linearity β = {r['band_beta']:.3g}{' (vacuous)' if r['vacuous'] else ''}, P(band) = "
+                     f"{r['band_probability']:.3g}, certified train {cf['train']:.3f} / test {cf['test']:.3f}, "
+                     f"angle to P* {r['angles_deg'].get('network-P*', float('nan')):.2f}°  → {cert}, {r['report']}")
+
+
 def stage_check(ctx: DemoContext) -> None:
     from .check import Unreadable, check_certificate
 
@@ -110,7 +132,7 @@ def stage_check(ctx: DemoContext) -> None:
                      + (f"; REJECTED: {', '.join(bad)}" if bad else ""))
 
 
-STAGES = [stage_data, stage_margin, stage_train, stage_clustering, stage_check]
+STAGES = [stage_data, stage_margin, stage_train, stage_clustering, stage_linearity, stage_check]
 
 
 def run_demo(out: str | Path = "demo-out") -> DemoContext:
