@@ -479,6 +479,33 @@ def _margin_measures(run, X_test: np.ndarray, measures: dict) -> None:
     if run.data.teacher is not None:
         measures["angle_svm_teacher"] = angle_deg(svm, run.data.teacher)
     measures["disagree_svm"] = _disagree(run.final(X_test), X_test @ svm)
+    _bound_measures(run, svm, measures)
+
+
+def _bound_measures(run, w_star: np.ndarray, measures: dict) -> None:
+    """Theorem 1's bound S* for the run (§2) with the unit separator `w_star`, and `S_T/S*`.
+
+    γ is the margin of the float unit vector actually used (THEORY.md §7 pitfall 3) and
+    `a₀ = ⟨θ₀,Θ*⟩` keeps its sign; this is a measurement — the convergence certificate
+    recomputes both rigorously.
+    """
+    from ._bounds import convergence_bound
+
+    data, init, cfg, traj = run.data, run.init, run.config, run.trajectory
+    w = w_star / np.linalg.norm(w_star)
+    gamma = float(np.min(data.y * (data.X @ w)))
+    if not gamma > 0:
+        return
+    a0 = float((init.W_pos.sum(axis=0) - init.W_neg.sum(axis=0)) @ w)
+    eps = 0.1
+    b = convergence_bound(gamma, data.radius, cfg.alpha, cfg.width, cfg.lr, cfg.steps,
+                          init_norm=float(np.linalg.norm(init.theta())), init_align=a0, eps=eps)
+    measures["bound_gamma"] = gamma
+    measures["bound_vacuous"] = b["vacuous"]
+    measures["S_star"] = b["S_star"]
+    measures["bound_ratio"] = None if b["S_star"] is None else traj.sums["S"] / b["S_star"]
+    measures["eps_count_bound"] = b["eps_count"]
+    measures["loss_bound_avg"] = None if b["loss_bound"] is None else b["loss_bound"] / cfg.steps
 
 
 def _exact_measures(run, time_limit: float, measures: dict) -> None:
