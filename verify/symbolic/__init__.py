@@ -14,10 +14,21 @@
 
 from __future__ import annotations
 
-from ._lemma import Lemma as Lemma, ProofResult as ProofResult
-from ._lemmas import LEMMAS as LEMMAS, false_variants as false_variants, lemma as lemma
+import importlib
 
 __all__ = ["Lemma", "ProofResult", "LEMMAS", "lemma", "false_variants", "derivation"]
+
+# lazy (PEP 562): the numeric bounds import `_numeric` without building every lemma
+_LAZY = {"Lemma": "_lemma", "ProofResult": "_lemma", "LEMMAS": "_lemmas", "lemma": "_lemmas",
+         "false_variants": "_lemmas"}
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'verify.symbolic' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"verify.symbolic.{_LAZY[name]}"), name)
+    globals()[name] = value
+    return value
 
 
 def derivation(latex: bool = False, falsify_trials: int = 0, seed: int = 0) -> list[dict]:
@@ -28,6 +39,8 @@ def derivation(latex: bool = False, falsify_trials: int = 0, seed: int = 0) -> l
         falsify_trials: also run each falsifier with this many seeded samples (0: skip).
         seed: seed of the falsifiers.
     """
+    from ._lemmas import LEMMAS
+
     out = []
     for lem in LEMMAS:
         res = lem.prove()
