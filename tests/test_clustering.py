@@ -274,3 +274,21 @@ def test_checker_kind_imports_nothing_outside_verify_check():
             "print(bad); sys.exit(1 if bad else 0)")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+@pytest.mark.slow
+def test_regimes_of_the_shared_pattern(tmp_path):
+    """THEORY.md §4's measurement: the pattern is shared at α=0.5 with a small init and step, not at α=0.1."""
+    data = verify.load_dataset(SHARED_DATA)
+    met = {}
+    for alpha in (0.5, 0.1):
+        met[alpha] = 0
+        for seed in range(20):
+            run = verify.train(data, _shared_config(seed, alpha=alpha))
+            mon = clustering_monitor(run)
+            if mon["condition_met"]:
+                met[alpha] += 1
+                assert mon["frozen"] and mon["bound_holds_all"]
+            path = verify.save_run(tmp_path / f"run-{alpha}-{seed}.npz", run)
+            assert check_certificate(certify_clustering(path, None, tmp_path / f"c-{alpha}-{seed}")).accepted
+    assert met[0.5] >= 15 and met[0.1] == 0
