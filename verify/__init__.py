@@ -28,6 +28,7 @@ _EXPORTS = {
     "clustering_monitor": "_clustering", "certify_clustering": "_clustering",
     "linearity_report": "_linearity", "certify_linearity": "_linearity", "band_probability": "_linearity",
     "audit": "_audit",
+    "convergence_bound": "_bounds", "certify_convergence": "_convergence", "run_parameters": "_convergence",
     "run_sweep": "_sweep", "load_sweep": "_sweep", "estimate_wall": "_sweep", "sweep_report": "_sweep_report",
     "exact_disagreement": "_disagreement", "certify_disagreement": "_disagreement",
     "DisagreementResult": "_disagreement", "default_direction": "_disagreement",

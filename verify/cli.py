@@ -15,7 +15,7 @@ import sys
 from ._errors import ClaimFalse, InputError
 
 # subcommand modules under verify.commands, in the order `verify --help` lists them
-COMMANDS = ["demo", "train", "check", "certify", "margin", "sweep", "sweep_report", "audit", "exact"]
+COMMANDS = ["demo", "train", "check", "certify", "derive", "bound", "margin", "sweep", "sweep_report", "audit", "exact"]
 
 
 def emit(args, text: str, obj) -> None:
