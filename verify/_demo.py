@@ -113,6 +113,26 @@ def stage_linearity(ctx: DemoContext) -> None:
                      f"angle to P* {r['angles_deg'].get('network-P*', float('nan')):.2f}°  → {cert}, {r['report']}")
 
 
+def stage_convergence(ctx: DemoContext) -> None:
+    """Theorem 1 on the demo run: the certified bound on S_T and its convergence certificate."""
+    import json
+
+    from ._convergence import certify_convergence
+
+    cert_path = certify_convergence(ctx.run_path, None, ctx.out / "convergence", eps=0.1)
+    ctx.certificates.append(cert_path)
+    info = json.loads(cert_path.read_text(encoding="utf-8"))["info"]
+    ctx.results["convergence"] = {k: info.get(k) for k in ("S_T", "S_star", "tightness", "vacuous", "gamma",
+                                                           "count_loss_gt_eps", "loss_bound")} | {
+        "certificate": str(cert_path)}
+    if info["vacuous"]:
+        ctx.lines.append(f"converge  S_T = {info['S_T']:.4g}; Theorem 1's bound is vacuous (S* ≥ T/2)  → {cert_path}")
+    else:
+        ctx.lines.append(f"converge  S_T = {info['S_T']:.4g} ≤ S* = {info['S_star']:.6g} (tightness "
+                         f"{info['tightness']:.3g}, γ = {info['gamma']:.4g}); loss > 0.1 on "
+                         f"{info['count_loss_gt_eps']} steps  → {cert_path}")
+
+
 def stage_check(ctx: DemoContext) -> None:
     from .check import Unreadable, check_certificate
 
@@ -132,7 +152,7 @@ def stage_check(ctx: DemoContext) -> None:
                      + (f"; REJECTED: {', '.join(bad)}" if bad else ""))
 
 
-STAGES = [stage_data, stage_margin, stage_train, stage_clustering, stage_linearity, stage_check]
+STAGES = [stage_data, stage_margin, stage_train, stage_clustering, stage_linearity, stage_convergence, stage_check]
 
 
 def run_demo(out: str | Path = "demo-out") -> DemoContext:
