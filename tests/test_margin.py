@@ -169,34 +169,36 @@ class TestWorkingSet:
 
 class TestDegenerate:
     def test_margin_far_below_float_resolution(self, tmp_path):
-        # z1 = (1, 0), z2 = (−1, −1e-20): separable, γ* ≈ 5e-21; must end in an accepted
-        # separability certificate or "undecided", never a non-separability certificate
+        # z1 = (1, 0), z2 = (−1, −e), e = 1e-20: separable with γ*² = e²/(4 + e²) exactly
+        # (distance from 0 to the segment); float64 solvers cannot see it, the exact
+        # nearest-point fallback must
+        e = Fraction(1e-20)
         data = Dataset(np.array([[1.0, 0.0], [1.0, 1e-20]]), np.array([1.0, -1.0]))
-        try:
-            res = max_margin(data)
-        except MarginUndecided as exc:
-            assert "undecided" in str(exc)
-            return
-        assert res.separable
-        path = certify_separability(data, tmp_path / "c.json", result=res)
-        assert check_certificate(path).accepted
+        res, path, rep = certify_and_check(data, tmp_path)
+        assert res.separable and rep.accepted
+        g2 = e * e / (4 + e * e)
+        assert Fraction(res.lower) ** 2 <= g2 <= Fraction(res.upper) ** 2
+        assert res.gap <= 1e-12
 
     def test_hull_touching_zero_by_a_hair(self, tmp_path):
         # z1 = (1, 1e-20), z2 = (−1, 1e-20), z3 = (0, −1): 0 is in the hull with λ3 ≈ 1e-20
         Zs = np.array([[1.0, 1e-20], [-1.0, 1e-20], [0.0, -1.0]])
         y = np.array([1.0, -1.0, 1.0])
-        data = Dataset(y[:, None] * Zs, y)
-        try:
-            res = max_margin(data)
-        except MarginUndecided:
-            return
-        assert not res.separable
-        path = certify_separability(data, tmp_path / "c.json", result=res)
-        assert check_certificate(path).accepted
+        res, path, rep = certify_and_check(Dataset(y[:, None] * Zs, y), tmp_path)
+        assert not res.separable and rep.accepted
+        assert sorted(res.lam_index) == [0, 1, 2] and 0 < res.lam[2] < Fraction(1, 10**19)
+
+    def test_undecided_when_exact_fallback_is_out_of_reach(self, monkeypatch):
+        monkeypatch.setattr(_margin, "_solve_qp", lambda A: ("error", None, None))
+        monkeypatch.setattr(_margin, "_gordan", lambda *a: None)
+        monkeypatch.setattr(_margin, "EXACT_MAX", 0)
+        with pytest.raises(MarginUndecided, match="undecided at float64 precision"):
+            max_margin(verify.teacher_dataset(n=50, d=3, seed=0))
 
     def test_undecided_is_exit_3_and_writes_nothing(self, tmp_path, monkeypatch, capsys):
         monkeypatch.setattr(_margin, "_solve_qp", lambda A: ("error", None, None))
         monkeypatch.setattr(_margin, "_gordan", lambda *a: None)
+        monkeypatch.setattr(_margin, "EXACT_MAX", 0)
         out = tmp_path / "u.json"
         assert main(["margin", "teacher:n=50,d=3,seed=0", "--out", str(out)]) == 3
         assert "undecided" in capsys.readouterr().err
@@ -387,3 +389,54 @@ def test_fuzz_never_accepts_a_false_claim(tmp_path, params):
         solver_margin, valid_lower = independent_margin(Z)
         assert valid_lower <= res.upper * (1 + 1e-12)
         assert res.lower <= solver_margin * (1 + 1e-6)
+
+
+def _exact_gamma2(Z: np.ndarray) -> Fraction:
+    """γ*² by brute force in exact rationals (independent of the producer): the nearest
+    point of the hull to 0 is the affine minimizer, with weights ≥ 0, of some affinely
+    independent subset of at most d+1 points (Carathéodory); 0 when 0 is in the hull."""
+    import itertools
+
+    import sympy
+
+    n, d = Z.shape
+    Zq = [[sympy.Rational(*float(v).as_integer_ratio()) for v in row] for row in Z]
+    best = None
+    for k in range(1, min(n, d + 1) + 1):
+        for T in itertools.combinations(range(n), k):
+            A = sympy.Matrix([Zq[i] for i in T])
+            if sympy.Matrix.hstack(A, sympy.ones(k, 1)).rank() < k:
+                continue  # affinely dependent
+            K = sympy.BlockMatrix([[A * A.T, sympy.ones(k, 1)], [sympy.ones(1, k), sympy.zeros(1, 1)]]).as_explicit()
+            mu = K.LUsolve(sympy.Matrix([0] * k + [1]))[:k]
+            if any(m < 0 for m in mu):
+                continue
+            x = A.T * sympy.Matrix(mu)
+            g2 = (x.T * x)[0, 0]
+            best = g2 if best is None or g2 < best else best
+    return Fraction(int(best.p), int(best.q))
+
+
+tiny_sets = st.tuples(st.integers(2, 6), st.integers(1, 3), st.integers(0, 2**32 - 1), st.booleans())
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(tiny_sets)
+def test_fuzz_degenerate_sets_against_exact_brute_force(tmp_path, params):
+    # integer grids nudged by 2^-60: hulls through or next to 0, margins below float resolution
+    n, d, seed, bias = params
+    rng = np.random.default_rng(seed)
+    X = rng.integers(-2, 3, size=(n, d)).astype(float)
+    X += rng.choice([0.0, 2.0**-60, -(2.0**-60)], size=(n, d), p=[0.6, 0.2, 0.2])
+    y = np.where(rng.random(n) < 0.5, 1.0, -1.0)
+    y[0], y[-1] = 1.0, -1.0
+    try:
+        data = Dataset(X, y)
+    except verify.InputError:
+        return
+    res, path, rep = certify_and_check(data, tmp_path, bias=bias, name=f"t{seed}.json")
+    assert rep.accepted
+    g2 = _exact_gamma2(signed(data, bias))
+    assert res.separable == (g2 > 0)
+    if res.separable:
+        assert Fraction(res.lower) ** 2 <= g2 <= Fraction(res.upper) ** 2

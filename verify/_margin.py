@@ -14,8 +14,14 @@ coordinate 1 is appended to every `x_i` first (so the bias weight counts in `‖
 * **Not separable**: Gordan's alternative gives `λ ≥ 0`, `Σλ = 1`, `Σλ_i z_i = 0`, found
   by an LP (HiGHS dual simplex, so the solution is a vertex with at most d+1 nonzeros) and
   then solved *exactly* in rationals on its support (python-flint `fmpq_mat`).
-* **Undecided**: when neither certificate can be completed in exact arithmetic (a margin
-  far below float resolution), `MarginUndecided` is raised; never a wrong certificate.
+* **Below float resolution**: when the float64 pair cannot decide (the solver calls a
+  separable set infeasible, or no float `w` separates exactly, or the gap stays above 1e-9)
+  and `n·d ≤ EXACT_MAX`, Wolfe's nearest-point algorithm is run in exact rationals
+  (python-flint), warm-started on the float support. It terminates with the exact nearest
+  point `x` of the hull: `x = 0` gives Gordan's certificate, otherwise `w = x` (exact
+  rationals) and its weights pin `γ* = ‖x‖` up to the square root's rounding. Beyond that
+  size, `MarginUndecided` ("undecided at float64 precision") is raised; never a wrong
+  certificate.
 
 How the pair is found. The QP `min ½‖w‖² s.t. ⟨w,z_i⟩ ≥ 1` is modelled in cvxpy and solved
 by Clarabel (an interior-point solver; OSQP's first-order solution was visibly wrong here).
@@ -50,6 +56,7 @@ __all__ = ["MarginResult", "MarginUndecided", "max_margin", "certify_separabilit
 
 SOLVER = "CLARABEL"
 FULL_QP_MAX = 2000  # up to this many points the QP is solved on all of them at once
+GAP_TARGET = 1e-9  # relative gap above which the exact fallback is tried (when n·d is small)
 
 
 class MarginUndecided(Exception):
@@ -70,6 +77,8 @@ class MarginResult:
         support: indices carrying the dual weights λ.
         bias: whether the constant coordinate was appended.
         w: the primal witness (float64, not normalised) or None.
+        w_exact: the primal witness in exact rationals when the exact fallback produced it
+            (then `w` is its float64 rounding).
         lam_index, lam: the dual / Gordan witness, exact rationals summing to 1.
         solver: the QP / LP solvers used.
         rounds: working-set rounds; working_set: final working-set size.
@@ -92,6 +101,7 @@ class MarginResult:
     rounds: int = 0
     working_set: int = 0
     seconds: float = 0.0
+    w_exact: list[Fraction] | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -301,6 +311,75 @@ def _gordan(Zs: np.ndarray, Z: np.ndarray, idx: np.ndarray) -> tuple[list[int], 
     return None
 
 
+EXACT_MAX = 200_000  # n·d up to which the exact nearest-point fallback is attempted
+
+
+def _wolfe_exact(Z: np.ndarray, start=None, max_iter: int = 10_000):
+    """Wolfe's nearest-point algorithm in exact rationals (python-flint `fmpq`).
+
+    Finds the point `x = Σ_S λ_i z_i` of the convex hull nearest to 0, with `λ > 0` on an
+    affinely independent S; exact arithmetic makes it terminate with the true optimum
+    (`min_i⟨x,z_i⟩ ≥ ‖x‖²`). `x = 0` is Gordan's certificate; otherwise `w = x` proves
+    `γ* ≥ ‖x‖` and `λ` proves `γ* ≤ ‖x‖`. Used when float64 cannot decide.
+
+    Returns:
+        (x as Fractions, S, λ as Fractions), or None if `max_iter` was reached.
+    """
+    import flint
+
+    n, d = Z.shape
+    Zq = flint.fmpq_mat(n, d, [flint.fmpq(*float(v).as_integer_ratio()) for v in Z.ravel()])
+
+    def affine_min(S):
+        # min ‖Σμ_i z_i‖ over Σμ = 1: [G 1; 1ᵀ 0][μ; ν] = [0; 1]
+        k = len(S)
+        A = flint.fmpq_mat(k, d, [Zq[i, j] for i in S for j in range(d)])
+        G = A * A.transpose()
+        K = flint.fmpq_mat(k + 1, k + 1, [G[a, b] if a < k and b < k else (0 if a == k and b == k else 1)
+                                          for a in range(k + 1) for b in range(k + 1)])
+        rhs = flint.fmpq_mat(k + 1, 1, [0] * k + [1])
+        try:
+            sol = K.solve(rhs)
+        except ZeroDivisionError:  # affinely dependent
+            return None
+        return [sol[a, 0] for a in range(k)]
+
+    def point(S, lam):
+        return flint.fmpq_mat(d, 1, [sum((lam[a] * Zq[i, j] for a, i in enumerate(S)), flint.fmpq(0))
+                                     for j in range(d)])
+
+    S, lam = None, None
+    if start is not None and 0 < len(start) <= d + 1:
+        S0 = [int(i) for i in start]
+        mu = affine_min(S0)
+        if mu is not None and all(m > 0 for m in mu):
+            S, lam = S0, mu
+    if S is None:
+        S, lam = [int(np.argmin(np.einsum("ij,ij->i", Z, Z)))], [flint.fmpq(1)]
+    x = point(S, lam)
+    for _ in range(max_iter):
+        xx = (x.transpose() * x)[0, 0]
+        v = Zq * x
+        j = min(range(n), key=lambda i: v[i, 0])
+        if v[j, 0] >= xx or j in S:  # optimal (j ∈ S cannot happen short of optimality)
+            to_q = lambda a: Fraction(int(a.p), int(a.q))  # noqa: E731
+            return [to_q(x[t, 0]) for t in range(d)], S, [to_q(a) for a in lam]
+        S, lam = S + [j], lam + [flint.fmpq(0)]
+        while True:
+            mu = affine_min(S)
+            if mu is None:
+                return None
+            if all(m > 0 for m in mu):
+                lam = mu
+                break
+            theta = min(lam[a] / (lam[a] - mu[a]) for a in range(len(S)) if mu[a] <= 0)
+            lam = [theta * mu[a] + (1 - theta) * lam[a] for a in range(len(S))]
+            keep = [a for a in range(len(S)) if lam[a] > 0]
+            S, lam = [S[a] for a in keep], [lam[a] for a in keep]
+        x = point(S, lam)
+    return None
+
+
 def _initial_working_set(Z: np.ndarray, size: int) -> np.ndarray:
     # points closest to the boundary of the mean direction: a cheap guess at the support
     w0 = Z.mean(axis=0)
@@ -363,12 +442,32 @@ def max_margin(data: Dataset, bias: bool = False, *, max_rounds: int = 100) -> M
                             solver + ", scipy-HiGHS dual simplex, flint exact solve", rounds, len(W),
                             time.perf_counter() - t0)
 
+    def exact(start) -> MarginResult | None:
+        # the float64 pair could not decide (or not to 1e-9): settle it in exact rationals
+        if n * d > EXACT_MAX:
+            return None
+        r = _wolfe_exact(Z, start)
+        if r is None:
+            return None
+        x, S, lam = r
+        how = solver + ", exact Wolfe nearest point (flint)"
+        if all(v == 0 for v in x):
+            return MarginResult(False, None, 0.0, 0.0, 0.0, np.asarray(S), bias, n, d, None, S, lam,
+                                how, rounds, len(W), time.perf_counter() - t0)
+        xx = sum((v * v for v in x), Fraction(0))
+        up = _sqrt_hi(xx)
+        lower, upper = _round_down(xx / up), _round_up(up)
+        wf = np.array([float(v) for v in x])
+        return MarginResult(True, wf / np.linalg.norm(wf), lower, upper, (upper - lower) / upper, np.asarray(S),
+                            bias, n, d, wf, S, lam, how, rounds, len(W), time.perf_counter() - t0, w_exact=x)
+
     if status != "optimal":
-        res = not_separable(W) or (not_separable(np.arange(n)) if len(W) < n else None)
+        res = (not_separable(W) or (not_separable(np.arange(n)) if len(W) < n else None)
+               or exact(None))
         if res is None:
             raise MarginUndecided(
-                f"{data.source}: the QP solver reported {status} and no exact non-separability "
-                "certificate was found: undecided at float64 precision")
+                f"{data.source}: the QP solver reported {status} and neither certificate could be "
+                "completed in exact arithmetic: undecided at float64 precision")
         return res
 
     # candidate primal/dual pairs: the solver's and the polished one
@@ -393,14 +492,19 @@ def max_margin(data: Dataset, bias: bool = False, *, max_rounds: int = 100) -> M
         up = _exact_dual(Z, idx, a)
         if best_up is None or up < best_up:
             best_up, best_dual = up, (idx, a)
+    start = duals[0][0] if duals[0][0] else None
     if not best_lo > 0 or best_dual is None:
-        res = not_separable(np.arange(n))
+        res = not_separable(np.arange(n)) or exact(start)
         if res is None:
             raise MarginUndecided(
-                f"{data.source}: no float64 separator is certified to separate exactly and no exact "
-                "non-separability certificate was found: undecided at float64 precision")
+                f"{data.source}: no float64 separator is certified to separate exactly and neither "
+                "certificate could be completed in exact arithmetic: undecided at float64 precision")
         return res
     lower, upper = _round_down(best_lo), _round_up(best_up)
+    if (upper - lower) / upper > GAP_TARGET:
+        res = exact(start)
+        if res is not None and (not res.separable or res.gap < (upper - lower) / upper):
+            return res
     idx, lam = best_dual[0], _simplex_weights(best_dual[1])
     return MarginResult(
         separable=True, direction=best_w / np.linalg.norm(best_w), lower=lower, upper=upper,
@@ -460,7 +564,8 @@ def certify_separability(data: Dataset, out: str | os.PathLike, *, bias: bool = 
     if result.separable:
         claims = [claim("margin_lower", ">=", result.lower, "primal: min_i y_i<w,x_i>/||w||"),
                   claim("margin_upper", "<=", result.upper, "dual: ||sum_i lambda_i y_i x_i||")]
-        witness = {"w": rational_list(result.w), "lambda": lam}
+        w = [rational(v) for v in result.w_exact] if result.w_exact is not None else rational_list(result.w)
+        witness = {"w": w, "lambda": lam}
         info |= {"relative_gap": result.gap, "support_size": len(result.lam_index)}
         cert = make_certificate("separability", inputs, params, claims, witness, info)
     else:
