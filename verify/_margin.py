@@ -221,13 +221,13 @@ def _solve_qp(A: np.ndarray):
 
 
 def _min_norm(A: np.ndarray) -> np.ndarray:
-    """Minimum-norm `w` with `A w = 1`: least squares, then one refinement step whose
-    residual is computed exactly (so the result is accurate to ~cond(A)·u²-ish, not cond·u)."""
+    """Minimum-norm `w` with `A w = 1`: least squares, then one step of iterative
+    refinement whose residual is computed exactly (extended precision for large A), which
+    removes the error that a residual rounded in float64 would leave."""
     ones = np.ones(A.shape[0])
     w = np.linalg.lstsq(A, ones, rcond=None)[0]
     if A.size <= 40000:
-        wq = [Fraction(float(v)) for v in w]
-        r = np.array([float(1 - _exact_dot(a, wq)) for a in A])
+        r = np.array([float(1 - _exact_dot(a, w)) for a in A])
     else:
         r = (ones.astype(np.longdouble) - A.astype(np.longdouble) @ w.astype(np.longdouble)).astype(np.float64)
     return w + np.linalg.lstsq(A, r, rcond=None)[0]
