@@ -142,6 +142,8 @@ def _options(raw: dict, where: str) -> dict:
     if bad:
         raise InputError(f"{where}: [sweep] certify: unknown kind(s) {sorted(bad)} (known: {list(CERT_KINDS)})")
     opts["certify"] = sorted(set(cert))
+    if "convergence" in opts["certify"] and opts["batch"] != 1:
+        raise InputError(f"{where}: the convergence certificate needs per-step records, so batch must be 1")
     return opts
 
 
@@ -385,7 +387,9 @@ def _measure_cell(cell: dict) -> tuple[dict, dict, dict]:
     data = load_dataset(cell["data"])
     config = TrainConfig(width=cell["width"], alpha=cell["alpha"], lr=cell["lr"], steps=cell["steps"],
                          seed=cell["seed"], init_scale=cell["init_scale"], sampling=cell["sampling"],
-                         batch=cell["batch"], snapshots=cell["snapshots"])
+                         batch=cell["batch"], snapshots=cell["snapshots"],
+                         # the convergence certificate re-checks L1/L2 step by step
+                         record_steps="convergence" in cell["certify"])
     run = train(data, config)
     X_test, test = fresh_points(data, cell["test_n"], cell["seed"])
     measures, curves = _foundation_measures(run, X_test, test)
