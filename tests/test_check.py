@@ -167,6 +167,23 @@ def test_labels_and_bias_are_checked(cert_dir, tmp_path):
     assert not check_certificate(path).accepted
 
 
+def test_integer_data_checked_exactly_or_refused(tmp_path):
+    # digits are small integers: stored as int64 they are the same numbers, so accepted;
+    # an int64 that float64 would round is refused rather than checked approximately
+    data = verify.load_dataset("sklearn:digits:0,1")
+    path = certify_separability(data, tmp_path / "dig.json")
+    cert = json.loads(path.read_text())
+    data_file = tmp_path / cert["inputs"][0]["path"]
+    for big, accepted in ((False, True), (True, False)):
+        X = data.X.astype(np.int64)
+        if big:
+            X[0, 0] = 2**60 + 1
+        np.savez(data_file, X=X, y=data.y.astype(np.int64))
+        cert["inputs"][0]["sha256"] = sha256_file(data_file)
+        path.write_text(json.dumps(cert))
+        assert check_certificate(path).accepted is accepted
+
+
 def test_several_certificates_one_rejected_exit_1(cert_dir, tmp_path):
     path, cert = _copy(cert_dir, tmp_path, "sep.json")
     cert["claims"][0]["value"] = cert["claims"][1]["value"]  # lower raised to the upper bound

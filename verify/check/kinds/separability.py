@@ -41,6 +41,14 @@ def load_points(cert: dict, ctx) -> tuple[np.ndarray, np.ndarray, bool]:
     params = cert.get("parameters")
     if not isinstance(params, dict) or not isinstance(params.get("bias"), bool):
         raise Reject("parameters.bias must be true or false")
+    raw = ctx.arrays("data")
+    for key in ("X", "y"):
+        a = raw.get(key)
+        # the claims are about the file's numbers: refuse any that float64 would round
+        if a is not None and a.dtype.kind in "iuf" and a.size and (
+                (a.dtype.kind == "f" and a.dtype.itemsize > 8)
+                or (a.dtype.kind in "iu" and not np.array_equal(a.astype(np.float64).astype(a.dtype), a))):
+            raise Reject(f"data {key} has entries ({a.dtype}) that float64 cannot represent exactly")
     X = ctx.array("data", "X")
     y = ctx.array("data", "y")
     if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
