@@ -325,25 +325,33 @@ def _derive(cert: dict, ctx) -> dict:
     if "sum_loss" in names:
         out["sum_loss"] = Enclosure(arb_lower(Sl), arb_upper(Sl))
 
+    # S*: enclosed by bisection in (0, U] when the claimed U is certified above the root
+    # (F(U) > 0), otherwise in (0, T/2]; F convex with F(0⁺) ≤ 0 makes each step sound
     star = None
-    if "S_star" in names:
-        U = Q(names["S_star"]["value"])
-        if not (0 < U <= Fraction(T, 2)):
-            out["S_star"] = Verdict(False, "claimed bound is not in (0, T/2]: vacuous or invalid")
-        elif not (_F(U, *args) > 0):
-            out["S_star"] = Verdict(False, "F(U) > 0 could not be certified: U is not above the largest root")
-        else:
-            lo, hi = Fraction(0), U
-            for _ in range(60):
-                mid = (lo + hi) / 2
-                v = _F(_A(mid), *args)
-                if v > 0:
-                    hi = mid
-                elif v < 0:
-                    lo = mid
-                else:
-                    break
-            star = (lo, hi)
+    half = Fraction(T, 2)
+    U = Q(names["S_star"]["value"]) if "S_star" in names else None
+    if U is not None and 0 < U <= half and _F(U, *args) > 0:
+        top = U
+    elif _F(half, *args) > 0:
+        top = half
+    else:
+        top = None
+    if top is None:
+        if "S_star" in names:
+            out["S_star"] = Verdict(False, "F(T/2) > 0 cannot be certified: S* ≥ T/2, the bound is vacuous")
+    else:
+        lo, hi = Fraction(0), top
+        for _ in range(80):
+            mid = (lo + hi) / 2
+            v = _F(_A(mid), *args)
+            if v > 0:
+                hi = mid
+            elif v < 0:
+                lo = mid
+            else:
+                break
+        star = (lo, hi)
+        if "S_star" in names:
             out["S_star"] = Enclosure(lo, hi)
     if star is not None:
         q = _A(eps).expm1() / _A(eps).exp()  # 1 − e^{−ε}
