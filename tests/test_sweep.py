@@ -327,3 +327,20 @@ def test_unreachable_scheduler_is_input_error(tmp_path):
     cfg = _write(tmp_path, dict(GRID, seed=[0], width=[2], alpha=[0.5]), SMALL)
     with pytest.raises(InputError, match="scheduler"):
         run_sweep(cfg, tmp_path / "out", scheduler=f"tcp://127.0.0.1:{_free_port()}")
+
+
+@pytest.mark.slow  # the notebook runs its 24-cell grid end to end (about a minute on 2 cores)
+def test_experiments_notebook_executes():
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    path = Path(__file__).resolve().parents[1] / "notebooks" / "04_experiments.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}}).execute()
+    outputs = [o for c in nb.cells for o in c.get("outputs", [])]
+    text = "".join(o.get("data", {}).get("text/markdown", "") for o in outputs)
+    # the findings table by α and the α × init contrast are shown, with every run counted
+    assert "## By α" in text and "## Contrast: α × initialization scale" in text
+    assert "24 cells, 24 finished, 0 failed." in text
+    figures = sum(1 for o in outputs if "image/png" in o.get("data", {}))
+    assert figures >= 3
