@@ -24,7 +24,9 @@ may use block sizes different from `train`'s and still replay each run's exact s
 
 from __future__ import annotations
 
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Callable, Sequence
 
@@ -45,6 +47,8 @@ __all__ = ["train_ensemble", "save_ensemble", "load_ensemble", "ensemble_summary
 
 # sampled indices held at once for all runs (int64 on the CPU): 2^22 ≈ 32 MiB
 INDEX_BUDGET = 1 << 22
+# on a GPU, longer blocks (2^26 int32 ≈ 256 MiB) so that one kernel launch covers many steps
+GPU_INDEX_BUDGET = 1 << 26
 # snapshot weights beyond this many bytes are refused with a clear error instead of an OOM
 SNAPSHOT_BYTES_LIMIT = 8 << 30
 ENSEMBLE_FORMAT = "verify.ensemble/1"
@@ -239,7 +243,11 @@ def train_ensemble(data: Dataset, config: TrainConfig, seeds: Sequence[int], *, 
     snap_err = np.empty((R, S))
     snap_flips = np.zeros((R, S), dtype=np.int64)
     snap_fail = np.empty((R, S), dtype=np.int64)
-    block_max = max(1, INDEX_BUDGET // (R * b))
+    on_gpu = engine.name != "numba" and str(device).startswith("cuda")
+    block_max = max(1, (GPU_INDEX_BUDGET if on_gpu else INDEX_BUDGET) // (R * b))
+    # the numba kernel's threads own the cores; a GPU engine leaves them free to draw indices
+    workers = min(16, os.cpu_count() or 1)
+    pool = ThreadPoolExecutor(workers) if on_gpu and R >= 256 and workers > 1 else None
     prev = None
     t = 0
     t_start = time.perf_counter()
@@ -247,8 +255,7 @@ def train_ensemble(data: Dataset, config: TrainConfig, seeds: Sequence[int], *, 
         while t < target:
             todo = int(min(block_max, target - t))
             idx = np.empty((R, todo, b), dtype=engine.index_dtype)
-            for r, st in enumerate(streams):
-                idx[r] = st.take(todo)
+            _draw(streams, idx, pool, workers)
             engine.advance(idx, t)
             t += todo
             if progress is not None:
@@ -263,6 +270,8 @@ def train_ensemble(data: Dataset, config: TrainConfig, seeds: Sequence[int], *, 
         if s_i > 0:
             snap_flips[:, s_i] = flips
     seconds = time.perf_counter() - t_start
+    if pool is not None:
+        pool.shutdown()
     sums, counts, state = engine.bookkeeping()
     recs = engine.records() if config.record_steps else None
     meta_base = {"data_source": data.source, "data_sha256": data.sha256(), "n": data.n, "d": data.d,
@@ -288,6 +297,23 @@ def train_ensemble(data: Dataset, config: TrainConfig, seeds: Sequence[int], *, 
                         final=Network(Wp[r], Wn[r], config.alpha), trajectory=traj, reference=ref,
                         seconds=seconds / R, meta=meta))
     return runs
+
+
+def _draw(streams: list[IndexStream], idx: np.ndarray, pool, workers: int) -> None:
+    """Fill idx[r] with the next block of run r's sample order (in slices of runs on a pool)."""
+    todo = idx.shape[1]
+
+    def fill(lo: int, hi: int) -> None:
+        for r in range(lo, hi):
+            idx[r] = streams[r].take(todo)
+
+    if pool is None:
+        fill(0, len(streams))
+        return
+    R, w = len(streams), workers
+    bounds = [(i * R // w, (i + 1) * R // w) for i in range(w)]
+    for f in [pool.submit(fill, lo, hi) for lo, hi in bounds]:
+        f.result()
 
 
 def _check_finite(Wp: np.ndarray, Wn: np.ndarray, seeds: list[int]) -> None:

@@ -75,7 +75,8 @@ def _triton_kernel():
         is_pos = rm < kp
         is_neg = (rm >= kp) & mm
         sign = tl.where(is_pos, 1.0, tl.where(is_neg, -1.0, 0.0)).to(w.dtype)
-        alpha = tl.load(PARAMS).to(w.dtype)
+        alpha64 = tl.load(PARAMS)
+        alpha = alpha64.to(w.dtype)
         lr = tl.load(PARAMS + 1)
         re = tl.arange(0, EP)
         me = re < n_eps
@@ -96,6 +97,14 @@ def _triton_kernel():
             pos = pre > 0
             sp = tl.where(pos, 1.0, alpha).to(w.dtype)
             out = tl.sum(tl.where(mm, sign * sp * pre, 0.0))  # σ(p) = σ'(p)·p
+            # active counts per sign give s = Σσ', Σσ'² and the shared-σ' test with two
+            # integer reductions instead of four min/max and two float reductions
+            npos = tl.sum((pos & is_pos).to(tl.int32))
+            nneg = tl.sum((pos & is_neg).to(tl.int32))
+            fail = ((npos > 0) & (npos < kp)) | ((nneg > 0) & (nneg < M - kp))
+            na = (npos + nneg).to(tl.float64)
+            s = na + (M - na) * alpha64
+            s2 = na + (M - na) * (alpha64 * alpha64)
             z = (yi * out).to(tl.float64)
             e = tl.exp(-tl.abs(z))
             g = tl.where(z >= 0, e / (1.0 + e), 1.0 / (1.0 + e))
@@ -103,14 +112,7 @@ def _triton_kernel():
             # log1p(e) to full precision without libdevice: log(1+e)·e/((1+e)−1)
             l1p = tl.where(onep == 1.0, e, tl.log(onep) * e / (onep - 1.0))
             loss = tl.maximum(-z, 0.0) + l1p
-            s = tl.sum(tl.where(mm, sp, 0.0)).to(tl.float64)
-            s2 = tl.sum(tl.where(mm, sp * sp, 0.0)).to(tl.float64)
             xx = tl.load(XX + i)
-            pmax = tl.max(tl.where(is_pos, sp, -1.0))
-            pmin = tl.min(tl.where(is_pos, sp, 2.0))
-            nmax = tl.max(tl.where(is_neg, sp, -1.0))
-            nmin = tl.min(tl.where(is_neg, sp, 2.0))
-            fail = (pmax > pmin) | (nmax > nmin)
             coef = (lr * g * yi.to(tl.float64)).to(w.dtype)
             w += (coef * sp * sign)[:, None] * x[None, :]
             s_g += g

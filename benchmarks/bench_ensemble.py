@@ -1,0 +1,230 @@
+"""Run-steps per second of ensembles of SGD runs vs a PyTorch batched implementation, same run.
+
+    python benchmarks/bench_ensemble.py                 # CPU: numba ensemble vs PyTorch bmm, R = 64, 1024
+    python benchmarks/bench_ensemble.py --gpu           # GPU: Triton kernel vs eager PyTorch bmm (cuda)
+    python benchmarks/bench_ensemble.py --check         # GPU: results vs the CPU path (max deviations)
+
+Setting (the issue's): linear-teacher data n=1000, d=50; k=50 neurons per sign (100 hidden
+units), α=0.5, η=0.01, batch-1 uniform sampling, R runs with their own seeds.
+
+* ours (CPU): `train_ensemble(…, device="cpu")`, the numba kernel over runs on all cores, with
+  the full bookkeeping of every run (running sums, ε counts, shared-σ' state, snapshots at
+  steps 0 and T with training loss/error/pattern flips); the time is the library's own wall
+  time of the whole ensemble (index drawing and snapshot statistics included).
+* baseline: the R runs as one batched matrix product per step (`torch.bmm` forward, one `bmm`
+  outer-product update), float32, no bookkeeping at all — the cheapest honest PyTorch version.
+* ours (GPU): the fused Triton kernel (weights stay in registers over a block of steps),
+  float32 weights and float64 sums, timed at the engine (indices drawn once, up front) and
+  end to end through `train_ensemble` (indices drawn on the host from each run's stream).
+
+Every figure is the best of `REPEATS` (the machines are shared; the best is the least disturbed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+import verify
+
+REPEATS = 3
+K, ALPHA, LR = 50, 0.5, 0.01
+
+
+def torch_batched(data, R: int, steps: int, device: str = "cpu", dtype: str = "float32") -> float:
+    """Run-steps/s of the PyTorch baseline: R runs stacked (R, m, d), one `bmm` each way per step."""
+    import torch
+
+    dt, dev = getattr(torch, dtype), torch.device(device)
+    gen = torch.Generator().manual_seed(0)
+    X = torch.tensor(data.X, dtype=dt, device=dev)
+    y = torch.tensor(data.y, dtype=dt, device=dev)
+    W = (torch.randn(R, 2 * K, data.d, generator=gen, dtype=dt) * (1e-3 / data.d ** 0.5)).to(dev)
+    sign = torch.cat([torch.ones(K), -torch.ones(K)]).to(dev, dt)
+    one, alpha = torch.ones((), dtype=dt, device=dev), torch.full((), ALPHA, dtype=dt, device=dev)
+    idx = torch.randint(0, data.n, (steps + 3, R), generator=gen).to(dev)
+
+    def step(i):
+        x, yi = X[i], y[i]                                    # (R, d), (R,)
+        pre = torch.bmm(W, x.unsqueeze(-1)).squeeze(-1)       # (R, m)
+        sp = torch.where(pre > 0, one, alpha)
+        out = (sp * pre) @ sign                               # σ(p) = σ'(p)·p
+        g = torch.sigmoid(-yi * out)
+        coef = (LR * g * yi).unsqueeze(-1) * sp * sign        # (R, m)
+        W.add_(torch.bmm(coef.unsqueeze(-1), x.unsqueeze(1)))
+
+    def sync():
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+
+    for t in range(3):
+        step(idx[t])
+    best = 0.0
+    for _ in range(REPEATS):
+        sync()
+        t0 = time.perf_counter()
+        for t in range(3, steps + 3):
+            step(idx[t])
+        sync()
+        best = max(best, R * steps / (time.perf_counter() - t0))
+    return best
+
+
+def _config(steps: int) -> verify.TrainConfig:
+    return verify.TrainConfig(width=K, alpha=ALPHA, lr=LR, steps=steps, snapshots=0)
+
+
+def ensemble_rate(data, R: int, steps: int, device: str = "cpu", backend=None) -> float:
+    """Run-steps/s of `train_ensemble` end to end (its own wall time of the whole ensemble)."""
+    from verify._ensemble import train_ensemble
+
+    train_ensemble(data, _config(4), list(range(2)), device=device, backend=backend)  # compile / warm
+    best = 0.0
+    for _ in range(REPEATS if R * steps <= 1_000_000 else 2):
+        runs = train_ensemble(data, _config(steps), list(range(R)), device=device, backend=backend)
+        best = max(best, R * steps / runs[0].meta["ensemble"]["seconds_total"])
+    return best
+
+
+def engine_rate(data, R: int, steps: int, backend: str = "triton", dtype: str = "float32",
+                device: str = "cuda") -> float:
+    """Run-steps/s of the GPU engine alone: indices drawn once up front, weights on the device."""
+    import torch
+
+    from verify._ensemble_torch import TorchEngine
+
+    rng = np.random.default_rng(0)
+    W = rng.standard_normal((R, 2 * K, data.d), dtype=np.float32) * np.float32(1e-3 / data.d ** 0.5)
+    gthr = -np.expm1(-np.array([0.01, 0.1]))
+    eng = TorchEngine(data.X, data.y, W[:, :K], W[:, K:], ALPHA, LR, None, gthr, False, steps,
+                      device=device, backend=backend, dtype=dtype)
+    del W
+    idx = rng.integers(0, data.n, size=(R, steps, 1)).astype(eng.index_dtype)
+    eng.advance(idx[:, :2], 0)  # compile
+    it = torch.from_numpy(idx).to(eng.device)
+    sync = torch.cuda.synchronize if eng.device.type == "cuda" else (lambda: None)
+    best = 0.0
+    for _ in range(REPEATS):
+        sync()
+        t0 = time.perf_counter()
+        if backend == "triton":
+            eng._advance_triton(it[:, :, 0].contiguous(), 0)
+        else:
+            for t in range(steps):
+                eng._step(it[:, t, :], t)
+        sync()
+        best = max(best, R * steps / (time.perf_counter() - t0))
+    return best
+
+
+def cpu_main(args) -> None:
+    data = verify.teacher_dataset(n=1000, d=50, seed=0)
+    import torch
+
+    print(f"CPU: {torch.get_num_threads()} torch threads; numba threads {__import__('numba').get_num_threads()}; "
+          f"n={data.n}, d={data.d}, {2 * K} neurons")
+    for R in args.runs:
+        ours = ensemble_rate(data, R, args.steps)
+        base = torch_batched(data, R, max(20, args.torch_steps // R))
+        print(f"R={R:5d}  ours (numba, full bookkeeping) {ours:12,.0f} run-steps/s   "
+              f"PyTorch bmm (float32, no bookkeeping) {base:10,.0f} run-steps/s   ratio {ours / base:6.1f}x")
+
+
+def _have_triton(device: str) -> bool:
+    import torch
+
+    from verify._ensemble_torch import triton_available
+
+    return triton_available(torch.device(device))
+
+
+def gpu_main(args) -> None:
+    import torch
+
+    dev = args.device
+    data = verify.teacher_dataset(n=1000, d=50, seed=0)
+    name = torch.cuda.get_device_name() if dev.startswith("cuda") else "CPU (smoke run)"
+    print(f"device: {name}  torch {torch.__version__}")
+    fused_backend = "triton" if _have_triton(dev) else None
+    if fused_backend is None:
+        print("triton not importable here: the fused kernel is not measured (eager engine only)")
+    for R in args.runs:
+        base = torch_batched(data, R, args.base_steps, device=dev)
+        line = f"R={R:6d}  eager PyTorch bmm (float32) {base:13,.0f} run-steps/s"
+        if fused_backend:
+            fused = engine_rate(data, R, args.gpu_steps, device=dev)
+            line = (f"R={R:6d}  Triton fused (float32) {fused:14,.0f} run-steps/s   eager PyTorch bmm (float32) "
+                    f"{base:13,.0f} run-steps/s   ratio {fused / base:6.1f}x")
+        print(line, flush=True)
+    R = args.e2e_runs
+    e2e = ensemble_rate(data, R, args.gpu_steps, device=dev)
+    eager = ensemble_rate(data, min(R, 1024), 64, device=dev, backend="torch")
+    print(f"end to end train_ensemble R={R}, T={args.gpu_steps} (host index streams, default engine): "
+          f"{e2e:,.0f} run-steps/s")
+    print(f"end to end train_ensemble R={min(R, 1024)}, T=64 (eager torch engine, full bookkeeping): "
+          f"{eager:,.0f} run-steps/s")
+
+
+def gpu_check(dev: str = "cuda", steps: int = 2000) -> None:
+    """The GPU engines against the CPU (numba) path: max deviations, asserted."""
+    from dataclasses import replace
+
+    from verify._ensemble import train_ensemble
+
+    data = verify.teacher_dataset(n=400, d=50, seed=0, margin=0.1)
+    cfg = verify.TrainConfig(width=K, alpha=ALPHA, lr=0.05, steps=steps, snapshots=6)
+    seeds = list(range(16))
+    ref = train_ensemble(data, cfg, seeds)
+    cases = [("triton", "float64", 1e-9), ("torch", "float64", 1e-9), ("triton", "float32", 2e-3),
+             ("torch", "float32", 2e-3)]
+    worst = []
+    for backend, dtype, tol in cases:
+        if backend == "triton" and not _have_triton(dev):
+            print(f"check triton {dtype}: skipped (triton not importable here)")
+            continue
+        runs = train_ensemble(data, cfg, seeds, device=dev, backend=backend, dtype=dtype)
+        dS = max(abs(a.trajectory.S - b.trajectory.S) / a.trajectory.S for a, b in zip(ref, runs))
+        dW = max(np.max(np.abs(a.final.theta() - b.final.theta())) / np.max(np.abs(a.final.theta()))
+                 for a, b in zip(ref, runs))
+        dL = max(abs(a.trajectory.snap_train_loss[-1] - b.trajectory.snap_train_loss[-1])
+                 / a.trajectory.snap_train_loss[-1] for a, b in zip(ref, runs))
+        ok = dS <= tol and dW <= tol and dL <= tol
+        worst.append(ok)
+        print(f"check {backend:6s} {dtype}: max rel. dev. S_T {dS:.2e}  weights {dW:.2e}  final loss {dL:.2e}"
+              f"  (tolerance {tol:g}) {'ok' if ok else 'FAIL'}", flush=True)
+    mb = replace(cfg, batch=8, sampling="epoch", steps=300)
+    a = train_ensemble(data, mb, seeds[:4])
+    b = train_ensemble(data, mb, seeds[:4], device=dev, backend="torch", dtype="float64")
+    dS = max(abs(x.trajectory.S - y.trajectory.S) / x.trajectory.S for x, y in zip(a, b))
+    worst.append(dS <= 1e-9)
+    print(f"check torch  float64 minibatch 8 / epoch: max rel. dev. S_T {dS:.2e} {'ok' if dS <= 1e-9 else 'FAIL'}")
+    if not all(worst):
+        raise SystemExit(1)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--gpu", action="store_true", help="benchmark on CUDA: Triton kernel vs eager PyTorch")
+    ap.add_argument("--check", action="store_true", help="compare the CUDA engines with the CPU path")
+    ap.add_argument("--runs", type=lambda s: [int(v) for v in s.split(",")], default=None)
+    ap.add_argument("--steps", type=int, default=5000, help="CPU: steps per run of ours")
+    ap.add_argument("--torch-steps", type=int, default=40_000, help="CPU: run-steps of the baseline per R")
+    ap.add_argument("--gpu-steps", type=int, default=1024, help="GPU: steps per run")
+    ap.add_argument("--base-steps", type=int, default=50, help="GPU: steps of the eager baseline")
+    ap.add_argument("--e2e-runs", type=int, default=16384, help="GPU: runs of the end-to-end measurement")
+    ap.add_argument("--device", default="cuda", help="for --gpu/--check (cpu only to smoke-test the script)")
+    args = ap.parse_args()
+    if args.check:
+        gpu_check(args.device, args.gpu_steps if args.device == "cpu" else 2000)
+    elif args.gpu:
+        args.runs = args.runs or [1024, 16384, 65536]
+        gpu_main(args)
+    else:
+        args.runs = args.runs or [64, 1024]
+        cpu_main(args)
+
+
+if __name__ == "__main__":
+    main()
