@@ -324,6 +324,24 @@ class TestCertificate:
         r = linearity_report(net, data)
         assert r["lifted"] and r["band_probability"] is None and len(r["direction"]) == d + 1
 
+    def test_one_sided_network(self, tmp_path, rng):
+        """k₋ = 0 (e.g. an imported net whose output weights are all positive): U = 0, D_u = 0."""
+        c = rng.standard_normal(3)
+        net = verify.Network(c + 0.1 * rng.standard_normal((4, 3)), np.zeros((0, 3)), 0.4)
+        X = rng.standard_normal((300, 3))
+        pp = per_point(net, X)
+        assert np.all(np.sign(pp["out"][pp["certified"]]) == pp["sign"][pp["certified"]])
+        path = verify.save_network(tmp_path / "n.npz", net)
+        cp = certify_linearity(path, verify.Dataset(X, np.where(net(X) > 0, 1.0, -1.0)), tmp_path / "c")
+        assert check_certificate(cp).accepted
+
+    def test_schema(self, trained, tmp_path):
+        jsonschema = pytest.importorskip("jsonschema")
+        data, run, path = trained
+        cp = certify_linearity(path, None, tmp_path)
+        schema = json.loads((Path(verify.__file__).parents[1] / "certificates" / "schema.json").read_text())
+        jsonschema.validate(json.loads(cp.read_text()), schema)
+
     def test_zero_direction_is_input_error(self, tmp_path):
         W = np.array([[1.0, 2.0]])
         path = verify.save_network(tmp_path / "n.npz", verify.Network(W, W, 0.5))

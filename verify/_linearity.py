@@ -135,7 +135,7 @@ def side_spread(Wside: np.ndarray) -> dict:
     """
     k = int(Wside.shape[0])
     out = {"k": k, "sum_delta": 0.0, "op_delta": 0.0, "projected": False, "sum_e": None,
-           "op_e": None, "D": 0.0, "method": "sum_delta", "lambda": None, "basis": None}
+           "op_e": None, "D": 0.0, "D_exact": Fraction(0), "method": "sum_delta", "lambda": None, "basis": None}
     if k == 0:
         return out
     from ._certificate import round_up
@@ -143,25 +143,31 @@ def side_spread(Wside: np.ndarray) -> dict:
     Wi, E = _to_ints(Wside)
     s2 = 1 << (2 * E)
     Ws = Wi.sum(axis=0)
-    G = Wi @ Wi.T
+    # the full Gram matrix only where the op-norm variant is tried; the sums need its diagonal
+    G = Wi @ Wi.T if k <= _OP_MAX_K else None
+    Gdiag = (Wi * Wi).sum(axis=1)
     g = Wi @ Ws
     nW2 = int(Ws @ Ws)
     kk = k * k
     # k²⟨δ_i,δ_j⟩·2^{2E} = k²⟨w_i,w_j⟩ − k(g_i + g_j) + ‖W‖²   (integers)
-    Gd = [[Fraction(kk * int(G[i, j]) - k * (int(g[i]) + int(g[j])) + nW2, kk * s2) for j in range(k)]
-          for i in range(k)]
-    cands = [("sum_delta", sum((_sqrt_up(Gd[j][j]) for j in range(k)), Fraction(0)), None, None)]
+    def gram_delta():
+        return [[Fraction(kk * int(G[i, j]) - k * (int(g[i]) + int(g[j])) + nW2, kk * s2) for j in range(k)]
+                for i in range(k)]
+
+    def gram_e():  # ⟨e_i,e_j⟩ = ⟨w_i,w_j⟩ − g_i g_j/‖W‖²
+        return [[Fraction(nW2 * int(G[i, j]) - int(g[i]) * int(g[j]), nW2 * s2) for j in range(k)] for i in range(k)]
+
+    diag_d = [Fraction(kk * int(Gdiag[j]) - 2 * k * int(g[j]) + nW2, kk * s2) for j in range(k)]
+    cands = [("sum_delta", sum((_sqrt_up(q) for q in diag_d), Fraction(0)), None, None)]
     if k <= _OP_MAX_K:
-        lam = _lambda_hat(Gd)
+        lam = _lambda_hat(gram_delta())
         cands.append(("op_delta", _sqrt_up(k * Fraction(lam)), lam, "delta"))
     if nW2 > 0 and all(int(t) >= 0 for t in g):
         out["projected"] = True
-        # ⟨e_i,e_j⟩ = ⟨w_i,w_j⟩ − g_i g_j/‖W‖²
-        Ge = [[Fraction(nW2 * int(G[i, j]) - int(g[i]) * int(g[j]), nW2 * s2) for j in range(k)]
-              for i in range(k)]
-        cands.append(("sum_e", sum((_sqrt_up(Ge[j][j]) for j in range(k)), Fraction(0)), None, None))
+        diag_e = [Fraction(nW2 * int(Gdiag[j]) - int(g[j]) ** 2, nW2 * s2) for j in range(k)]
+        cands.append(("sum_e", sum((_sqrt_up(q) for q in diag_e), Fraction(0)), None, None))
         if k <= _OP_MAX_K:
-            lam = _lambda_hat(Ge)
+            lam = _lambda_hat(gram_e())
             cands.append(("op_e", _sqrt_up(k * Fraction(lam)), lam, "projected"))
     for name, val, _, _ in cands:
         out[name] = round_up(val)

@@ -45,6 +45,20 @@ def _ints(A: np.ndarray) -> tuple[np.ndarray, int]:
     return out.reshape(A.shape), E
 
 
+def _matmul(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """Exact `A @ B.T` of integer object arrays (python-flint's fmpz_mat: C speed, no rounding)."""
+    import flint
+
+    n, D = A.shape
+    k = B.shape[0]
+    if n == 0 or k == 0:
+        return np.zeros((n, k), dtype=object)
+    C = flint.fmpz_mat(n, D, [int(v) for v in A.ravel()]) * flint.fmpz_mat(D, k, [int(v) for v in B.T.ravel()])
+    out = np.empty(n * k, dtype=object)
+    out[:] = [int(v) for v in C.entries()]
+    return out.reshape(n, k)
+
+
 def _psd(M: list[list[Fraction]]) -> bool:
     """Exact test that the symmetric rational matrix M is positive semidefinite (LDLᵀ)."""
     n = len(M)
@@ -79,13 +93,21 @@ class _Side:
         self.Wi = Wi
         self.s2 = 1 << (2 * E)
         self.Ws = Wi.sum(axis=0) if self.k else None
+        self._G = None
         if self.k:
-            self.G = Wi @ Wi.T
+            self.Gdiag = (Wi * Wi).sum(axis=1)
             self.g = [int(t) for t in (Wi @ self.Ws)]
             self.nW2 = int(self.Ws @ self.Ws)
         else:
             self.g, self.nW2 = [], 0
         self.projected = self.k > 0 and self.nW2 > 0 and all(t >= 0 for t in self.g)
+
+    @property
+    def G(self):
+        # the full Gram matrix is built only when an operator-norm witness needs it
+        if self._G is None:
+            self._G = self.Wi @ self.Wi.T
+        return self._G
 
     def gram(self, basis: str) -> list[list[Fraction]]:
         k, G, g, nW2, s2 = self.k, self.G, self.g, self.nW2, self.s2
@@ -103,11 +125,13 @@ class _Side:
         """Rigorous upper bound on the smallest valid spread D of this sign."""
         if self.k == 0:
             return Fraction(0)
-        Gd = self.gram("delta")
-        best = sum((_sqrt_hi(Gd[j][j]) for j in range(self.k)), Fraction(0))
+        k, G, g, nW2, s2 = self.k, self.Gdiag, self.g, self.nW2, self.s2
+        # only the diagonals: ‖δ_j‖² and ‖e_j‖²
+        best = sum((_sqrt_hi(Fraction(k * k * int(G[j]) - 2 * k * g[j] + nW2, k * k * s2)) for j in range(k)),
+                   Fraction(0))
         if self.projected:
-            Ge = self.gram("projected")
-            best = min(best, sum((_sqrt_hi(Ge[j][j]) for j in range(self.k)), Fraction(0)))
+            best = min(best, sum((_sqrt_hi(Fraction(nW2 * int(G[j]) - g[j] * g[j], nW2 * s2)) for j in range(k)),
+                                 Fraction(0)))
         if lam is not None:
             lq = Q(lam)
             G = self.gram(basis)
@@ -122,15 +146,15 @@ def _cert_sets(net_pos: np.ndarray, net_neg: np.ndarray, Xi: np.ndarray, an: int
                neg: _Side) -> tuple[int, int]:
     """(# points certified by the per-point test, # points with sign N = sign⟨W−U,x⟩ ≠ 0), exactly."""
     n = Xi.shape[0]
-    P = Xi @ net_pos.T if pos.k else np.zeros((n, 0), dtype=object)
-    R = Xi @ net_neg.T if neg.k else np.zeros((n, 0), dtype=object)
+    P = _matmul(Xi, net_pos)
+    R = _matmul(Xi, net_neg)
     SP = P.sum(axis=1) if pos.k else np.zeros(n, dtype=object)
     SR = R.sum(axis=1) if neg.k else np.zeros(n, dtype=object)
     SP = np.array([int(t) for t in SP], dtype=object)
     SR = np.array([int(t) for t in SR], dtype=object)
 
     def sig(z):  # ad·σ(z), elementwise on Python ints
-        return np.array([ad * t if t > 0 else an * t for t in z.ravel()], dtype=object).reshape(z.shape)
+        return np.where((z > 0).astype(bool), ad * z, an * z)
 
     lin = sig(SP) - sig(SR)
     d = ad - an
@@ -153,13 +177,15 @@ def _cert_sets(net_pos: np.ndarray, net_neg: np.ndarray, Xi: np.ndarray, an: int
     pos_ok = np.zeros(n, dtype=bool)
     neg_ok = np.zeros(n, dtype=bool)
     for mult, cap in cu:
-        pos_ok |= np.array([bool(t > 0) for t in (mult * lin - cap)])
+        pos_ok |= ((mult * lin - cap) > 0).astype(bool)
     for mult, cap in cw:
-        neg_ok |= np.array([bool(t < 0) for t in (mult * lin + cap)])
+        neg_ok |= ((mult * lin + cap) < 0).astype(bool)
     out = sig(P).sum(axis=1) - sig(R).sum(axis=1) if (pos.k and neg.k) else (
         sig(P).sum(axis=1) if pos.k else -sig(R).sum(axis=1))
     proj = SP - SR
-    agree = sum(1 for o, p in zip(out, proj) if (o > 0 and p > 0) or (o < 0 and p < 0))
+    o_pos, o_neg = (out > 0).astype(bool), (out < 0).astype(bool)
+    p_pos, p_neg = (proj > 0).astype(bool), (proj < 0).astype(bool)
+    agree = int(np.count_nonzero((o_pos & p_pos) | (o_neg & p_neg)))
     return int(np.count_nonzero(pos_ok | neg_ok)), agree
 
 
