@@ -90,9 +90,9 @@ def run(args) -> int:
         rp = Path(args.report)
         if rp.exists() and not rp.is_dir():
             raise InputError(f"{rp}: exists and is not a folder")
-    run_obj = None
+    run_obj = net_run = None
     if _is_run(net_path):
-        run_obj = load_run(net_path)
+        run_obj = net_run = load_run(net_path)
         if args.alpha is not None and float(args.alpha) != run_obj.final.alpha:
             raise InputError(f"{net_path}: the run has alpha={run_obj.final.alpha} but --alpha {args.alpha} was given")
         net = run_obj.final
@@ -101,8 +101,8 @@ def run(args) -> int:
     if args.run_file:
         run_obj = load_run(args.run_file)
     data = load_dataset(args.data, labels01=args.labels01) if args.data else None
-    if data is None and run_obj is not None and _is_run(net_path):
-        data = run_obj.data
+    if data is None and net_run is not None:
+        data = net_run.data
     test = load_dataset(args.test, labels01=args.labels01) if args.test else None
     for ds in (data, test):
         if ds is not None:
