@@ -149,7 +149,7 @@ def _sample_g(rng):
 def _cover_positive(expr, var, lo, hi, steps, what):
     f = lambdify_arb([var], expr)
     ok, boxes = interval_cover(f, lo, hi)
-    steps.append(f"{what} > 0 on [{lo:.6g}, {hi:.6g}]: {ok} ({boxes} arb boxes)")
+    steps.append(f"{what} > 0 on [{lo:.12g}, {hi:.12g}]: {ok} ({boxes} arb boxes)")
     return ok
 
 
