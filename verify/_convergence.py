@@ -62,14 +62,14 @@ def _choose_direction(run, data, direction: str) -> np.ndarray:
     if direction in ("auto", "reference") and run.reference is not None:
         cands.append(np.asarray(run.reference, dtype=np.float64))
     if direction in ("auto", "margin"):
-        try:
-            from ._margin import max_margin
+        from ._margin import MarginUndecided, max_margin
 
+        try:
             res = max_margin(data)
-            if res.separable and res.w is not None:
-                cands.append(np.asarray(res.w, dtype=np.float64))
-        except ImportError:
-            pass
+        except MarginUndecided:
+            res = None  # neither margin certificate completed: fall back to the reference
+        if res is not None and res.separable and res.w is not None:
+            cands.append(np.asarray(res.w, dtype=np.float64))
     best, best_g = None, 0.0
     for w in cands:
         nw = float(np.linalg.norm(w))
