@@ -116,6 +116,22 @@ class TestNumbaEqualsSingleRuns:
             np.testing.assert_allclose(tr.step_g.sum(), tr.S, rtol=1e-12)
 
 
+class TestDraw:
+    def test_pool_equals_serial(self):
+        from concurrent.futures import ThreadPoolExecutor
+
+        mk = lambda: [IndexStream(23, "epoch", 2, seed=s) for s in range(37)]  # noqa: E731
+        a = np.empty((37, 11, 2), np.int32)
+        b = np.empty((37, 11, 2), np.int32)
+        serial, pooled = mk(), mk()
+        with ThreadPoolExecutor(3) as pool:
+            for _ in range(3):  # successive blocks continue each run's own stream
+                _ensemble._draw(serial, a, None, 1)
+                _ensemble._draw(pooled, b, pool, 3)
+                assert np.array_equal(a, b)
+        assert not np.array_equal(a[0], a[1])
+
+
 class TestBounded:
     def test_index_blocks_within_budget(self, data, monkeypatch):
         seen = []

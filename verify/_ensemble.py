@@ -251,27 +251,29 @@ def train_ensemble(data: Dataset, config: TrainConfig, seeds: Sequence[int], *, 
     prev = None
     t = 0
     t_start = time.perf_counter()
-    for s_i, target in enumerate(snaps):
-        while t < target:
-            todo = int(min(block_max, target - t))
-            idx = np.empty((R, todo, b), dtype=engine.index_dtype)
-            _draw(streams, idx, pool, workers)
-            engine.advance(idx, t)
-            t += todo
-            if progress is not None:
-                progress(todo * R)
-        Wp, Wn = engine.weights()
-        _check_finite(Wp, Wn, seeds)
-        snap_Wp[:, s_i], snap_Wn[:, s_i] = Wp, Wn
-        sums, _, state = engine.bookkeeping()
-        snap_sums[:, s_i] = sums
-        snap_fail[:, s_i] = state[:, 0]
-        snap_loss[:, s_i], snap_err[:, s_i], flips, prev = engine.snapshot_stats(data, prev)
-        if s_i > 0:
-            snap_flips[:, s_i] = flips
+    try:
+        for s_i, target in enumerate(snaps):
+            while t < target:
+                todo = int(min(block_max, target - t))
+                idx = np.empty((R, todo, b), dtype=engine.index_dtype)
+                _draw(streams, idx, pool, workers)
+                engine.advance(idx, t)
+                t += todo
+                if progress is not None:
+                    progress(todo * R)
+            Wp, Wn = engine.weights()
+            _check_finite(Wp, Wn, seeds)
+            snap_Wp[:, s_i], snap_Wn[:, s_i] = Wp, Wn
+            sums, _, state = engine.bookkeeping()
+            snap_sums[:, s_i] = sums
+            snap_fail[:, s_i] = state[:, 0]
+            snap_loss[:, s_i], snap_err[:, s_i], flips, prev = engine.snapshot_stats(data, prev)
+            if s_i > 0:
+                snap_flips[:, s_i] = flips
+    finally:
+        if pool is not None:
+            pool.shutdown()
     seconds = time.perf_counter() - t_start
-    if pool is not None:
-        pool.shutdown()
     sums, counts, state = engine.bookkeeping()
     recs = engine.records() if config.record_steps else None
     meta_base = {"data_source": data.source, "data_sha256": data.sha256(), "n": data.n, "d": data.d,

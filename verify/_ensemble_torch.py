@@ -289,7 +289,7 @@ class TorchEngine:
     def records(self):
         return tuple(r.cpu().numpy() for r in self.recs) if self.rec_on else None
 
-    def snapshot_stats(self, data, prev, block: int = 4096):
+    def snapshot_stats(self, data, prev, block: int = 1024):
         """Per run on the device (float64): training loss, error, pattern flips since `prev`."""
         torch = self.torch
         loss, err, flips, patterns = [], [], [], []
