@@ -89,24 +89,25 @@ def _to_ints(A: np.ndarray) -> tuple[np.ndarray, int]:
     return out.reshape(A.shape), E
 
 
-def _sqrt_up(q: Fraction) -> Fraction:
-    """A float ≥ √q, as an exact Fraction (q ≥ 0)."""
+def _sqrt_bracket(q: Fraction, bits: int = 80) -> tuple[Fraction, Fraction]:
+    """Rationals `lo ≤ √q ≤ hi` with `hi − lo ≤ 2^{−bits}·√q`, by integer square root (q ≥ 0)."""
     if q <= 0:
-        return Fraction(0)
-    s = math.sqrt(float(q))
-    while Fraction(s) ** 2 < q:
-        s = math.nextafter(s, math.inf)
-    return Fraction(s)
+        return Fraction(0), Fraction(0)
+    # √(p/r) = √(p·r)/r, bracketed between integers at scale 2^bits
+    n = (q.numerator * q.denominator) << (2 * bits)
+    s = math.isqrt(n)
+    den = q.denominator << bits
+    return Fraction(s, den), (Fraction(s, den) if s * s == n else Fraction(s + 1, den))
+
+
+def _sqrt_up(q: Fraction) -> Fraction:
+    """A rational ≥ √q, within a relative 2^-80."""
+    return _sqrt_bracket(q)[1]
 
 
 def _sqrt_down(q: Fraction) -> Fraction:
-    """A float ≤ √q, as an exact Fraction (q ≥ 0)."""
-    if q <= 0:
-        return Fraction(0)
-    s = math.sqrt(float(q))
-    while Fraction(s) ** 2 > q:
-        s = math.nextafter(s, -math.inf)
-    return Fraction(s)
+    """A rational ≤ √q, within a relative 2^-80."""
+    return _sqrt_bracket(q)[0]
 
 
 def _lambda_hat(G: list[list[Fraction]]) -> float:
