@@ -81,7 +81,10 @@ class TestBounds:
             if s["projected"]:
                 assert s["sum_e"] <= s["sum_delta"] * (1 + 1e-12)
                 assert s["op_e"] <= s["op_delta"] * (1 + 1e-12)
-            assert s["op_delta"] <= s["sum_delta"] * (1 + 1e-6) or s["op_delta"] >= 0
+            dev = np.linalg.norm(W - W.mean(0), axis=1)
+            # ‖Δ‖_op ≥ its largest row norm; both spreads are upper bounds rounded up
+            assert s["op_delta"] >= math.sqrt(6) * dev.max() * (1 - 1e-12)
+            assert s["sum_delta"] >= dev.sum() * (1 - 1e-12) and s["sum_delta"] <= dev.sum() * (1 + 1e-12)
             assert s["D"] == min(x for x in (s["sum_delta"], s["op_delta"], s["sum_e"], s["op_e"]) if x is not None)
 
     def test_band_statement(self, rng):
