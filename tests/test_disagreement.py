@@ -336,20 +336,24 @@ class TestCertificate:
 
 class TestBudget:
     def test_budget_exhausted_gives_a_proven_interval(self, tmp_path):
-        rng = np.random.default_rng(11)
-        net, v = clustered(rng, 8, 2, noise=0.6)
-        r = exact_disagreement(net, v, max_nodes=6)
+        rng = np.random.default_rng(1)
+        net = Network(rng.normal(size=(8, 3)), rng.normal(size=(8, 3)), 0.3)
+        v = default_direction(net)
+        r = exact_disagreement(net, v, max_nodes=40, obbt_rounds=0)
         bp, bm = brute_force(net, v)
-        assert not (r.plus.complete and r.minus.complete)
+        assert not (r.plus.complete or r.minus.complete)
         d = r.to_dict()
         for side, bf in (("plus", bp), ("minus", bm)):
             s = getattr(r, side)
+            assert s.upper - s.lower > 1e-3  # a real interval: the budget was too small
             assert s.lower - TOL <= bf <= s.upper + TOL
-            if not s.complete and s.upper - s.lower > 1e-6:
-                assert d[f"beta_{side}"] is None  # never an unproven point value
+            assert d[f"beta_{side}"] is None  # never an unproven point value
+        # with the full budget the interval closes on the brute-force value
+        full = exact_disagreement(net, v)
+        assert full.plus.upper - full.plus.lower <= 1e-6 and abs(full.plus.lower - bp) <= TOL
         save_network(tmp_path / "n.npz", net)
         np.save(tmp_path / "v.npy", v)
-        cert = certify_disagreement(tmp_path / "n.npz", tmp_path, v=tmp_path / "v.npy", max_nodes=6)
+        cert = certify_disagreement(tmp_path / "n.npz", tmp_path, v=tmp_path / "v.npy", max_nodes=40)
         assert check_certificate(cert).accepted
 
 

@@ -39,7 +39,6 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import linprog
 
 from ._errors import InputError
 from ._network import Network, load_network
@@ -72,6 +71,70 @@ def _check_direction(net: Network, v) -> np.ndarray:
     return v
 
 
+def _quiet_highs(highspy):
+    """A Highs object without its banner: HiGHS prints it to fd 1 on first construction,
+    which would corrupt `--json` output, so fd 1 points at /dev/null meanwhile."""
+    import os
+    import sys
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(null)
+    return h
+
+
+class _LP:
+    """HiGHS (highspy) on `min obj·z s.t. A z ≤ b, lo ≤ z ≤ hi`, one solver object reused.
+
+    `solve` returns (status, value, z, y) with y ≥ 0 the multipliers of the rows, such that
+    `Σ y_r a_r ≈ −obj` up to the reduced costs of the variable bounds (the checker absorbs
+    those with the box); status is "optimal", "infeasible" or "failed".
+    """
+
+    def __init__(self):
+        import highspy
+
+        self.hs = highspy
+        self.h = _quiet_highs(highspy)
+        self.calls = 0
+
+    def solve(self, obj, A, b, lo, hi):
+        hs = self.hs
+        self.calls += 1
+        m, n = A.shape
+        lp = hs.HighsLp()
+        lp.num_col_, lp.num_row_ = n, m
+        lp.col_cost_ = np.asarray(obj, dtype=np.float64)
+        lp.col_lower_ = np.asarray(lo, dtype=np.float64)
+        lp.col_upper_ = np.asarray(hi, dtype=np.float64)
+        lp.row_lower_ = np.full(m, -hs.kHighsInf)
+        lp.row_upper_ = np.asarray(b, dtype=np.float64)
+        nzr, nzc = np.nonzero(A)
+        lp.a_matrix_.format_ = hs.MatrixFormat.kRowwise
+        lp.a_matrix_.start_ = np.r_[0, np.cumsum(np.bincount(nzr, minlength=m))].astype(np.int32)
+        lp.a_matrix_.index_ = nzc.astype(np.int32)
+        lp.a_matrix_.value_ = A[nzr, nzc]
+        lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = n, m
+        self.h.passModel(lp)
+        self.h.run()
+        st = self.h.getModelStatus()
+        if st == hs.HighsModelStatus.kOptimal:
+            sol = self.h.getSolution()
+            y = np.maximum(-np.asarray(sol.row_dual), 0.0)
+            return "optimal", float(self.h.getInfo().objective_function_value), np.asarray(sol.col_value), y
+        if st == hs.HighsModelStatus.kInfeasible:
+            return "infeasible", None, None, None
+        return "failed", None, None, None
+
+
 @dataclass
 class _Node:
     fixed: dict
@@ -95,6 +158,7 @@ class SideResult:
     threshold: float
     lam_hi: list
     lam_lo: list
+    tighten: list
     tree: dict
     nodes: int
     unfixed_root: int
@@ -161,6 +225,7 @@ class _SideSolver:
         self.best_val = -np.inf
         self.best_x = None
         self.best_exact = None
+        self.lp = _LP()
 
     # ---- the side's function -------------------------------------------------------
     def f(self, x) -> float:
@@ -234,10 +299,85 @@ class _SideSolver:
         self.lam_hi, self.lam_lo = self.lambdas(self.U)
         side = self._exact_side({"threshold": self.U, "lam_hi": self.lam_hi.tolist(), "lam_lo": self.lam_lo.tolist()})
         side.bounds()
+        self.exact_side = side
+        self.tighten_steps = []
+        self._sync()
+
+    def _sync(self) -> None:
+        side = self.exact_side
         self.h = np.array([float(q) for q in side.h])
         self.l = np.array([float(q) for q in side.l])
         self.phase = list(side.phase)
-        self.exact_side = side
+
+    def obbt(self, rounds: int, min_gain: float = 0.01) -> None:
+        """LP bound tightening on every unfixed ⟨m_j,x⟩ over the root relaxation ∩ {⟨c,x⟩ ≥ U}.
+
+        Each bound is an LP dual certificate replayed exactly (the checker replays the same
+        steps in the same order); rounds stop when the root bound improves by < min_gain.
+        """
+        prev = None
+        for _ in range(rounds):
+            if time.perf_counter() > self.deadline or self.exact_side.empty:
+                return
+            for j in range(self.kM):
+                for sense, sign in (("hi", 1.0), ("lo", -1.0)):
+                    if self.phase[j] is not None:
+                        continue
+                    A, b, (blo, bhi), keys, _ = self._lp({}, thr=True)
+                    obj = np.zeros(A.shape[1]); obj[:self.d] = -sign * self.M[j]
+                    self.nodes += 1
+                    st, _, _, y = self.lp.solve(obj, A, b, blo, bhi)
+                    if st != "optimal":
+                        continue
+                    step = {"j": j, "sense": sense, "y0": 1.0, "y": {k: float(v) for k, v in zip(keys, y) if v > 0}}
+                    before = (self.exact_side.h[j], self.exact_side.l[j])
+                    self.exact_side.tighten(step)
+                    if (self.exact_side.h[j], self.exact_side.l[j]) != before or self.exact_side.empty:
+                        self.tighten_steps.append(step)
+                    self._sync()
+                    if self.exact_side.empty:
+                        return
+            root = _Node({})
+            self.solve(root)
+            if prev is not None and prev - root.value < min_gain * max(abs(prev), 1e-9):
+                return
+            prev = root.value
+
+    def ccp(self, x, iters: int = 30) -> None:
+        """Convex–concave local search from x: fix every M-neuron's slope at x's phase, solve.
+
+        `Σσ(⟨m_j,x⟩) = max over slope patterns`, so for the pattern s(x) the set
+        `{Σσ(Px) ≤ Σ_j s_j⟨m_j,x⟩}` is convex, contains x, and lies inside the feasible set:
+        its LP optimum is feasible and at least as good as x. Repeat until no gain.
+        """
+        if x is None:
+            return
+        d, kP, a = self.d, self.kP, self.alpha
+        n = d + kP
+        A = np.zeros((2 * kP + 1, n))
+        A[:kP, :d] = self.P
+        A[kP:2 * kP, :d] = a * self.P
+        A[np.arange(kP), d + np.arange(kP)] = -1.0
+        A[kP + np.arange(kP), d + np.arange(kP)] = -1.0
+        A[-1, d:] = 1.0
+        obj = np.zeros(n); obj[:d] = -self.c
+        blo, bhi = np.r_[self.lo, -self.tb], np.r_[self.hi, self.tb]
+        b = np.zeros(A.shape[0])
+        last = -np.inf
+        for _ in range(iters):
+            if time.perf_counter() > self.deadline:
+                return
+            slope = np.where(self.M @ x >= 0, 1.0, a)
+            A[-1, :d] = -(slope @ self.M)
+            self.nodes += 1
+            st, val, z, _ = self.lp.solve(obj, A, b, blo, bhi)
+            if st != "optimal":
+                return
+            x = z[:d]
+            self.offer(x)
+            if -val <= last + 1e-12 * (1 + abs(last)):
+                return
+            last = -val
 
     def _exact_side(self, wit):
         from .check._exact import Q_vec
@@ -247,7 +387,7 @@ class _SideSolver:
                      Q_vec(self.c), Q_vec(self.lo), Q_vec(self.hi), wit, "side")
 
     # ---- LPs -----------------------------------------------------------------------
-    def _lp(self, fixed: dict):
+    def _lp(self, fixed: dict, thr: bool = False):
         d, kP, a = self.d, self.kP, self.alpha
         unf = [j for j in range(self.kM) if self.phase[j] is None and j not in fixed]
         ns = len(unf)
@@ -271,37 +411,37 @@ class _SideSolver:
             h, l_ = self.h[j], self.l[j]
             r = np.zeros(n); r[:d] = -(h - a * l_) * self.M[j]; r[d + kP + col] = h - l_
             rows.append(r); keys.append(f"chord:{j}"); b.append(-(1 - a) * h * l_)
-        bounds = ([(float(lo), float(hi)) for lo, hi in zip(self.lo, self.hi)]
-                  + [(-float(t), float(t)) for t in self.tb]
-                  + [(a * self.l[j], self.h[j]) for j in unf])
-        return np.array(rows), np.array(b), bounds, keys, unf
+        if thr:
+            r = np.zeros(n); r[:d] = -self.c
+            rows.append(r); keys.append("thr"); b.append(-self.U)
+        blo = np.r_[self.lo, -self.tb, [a * self.l[j] for j in unf]]
+        bhi = np.r_[self.hi, self.tb, [self.h[j] for j in unf]]
+        return np.array(rows), np.array(b), (blo, bhi), keys, unf
 
     def solve(self, node: _Node) -> None:
         self.nodes += 1
-        A, b, bounds, keys, unf = self._lp(node.fixed)
+        A, b, (blo, bhi), keys, unf = self._lp(node.fixed)
         obj = np.zeros(A.shape[1]); obj[:self.d] = -self.c
-        res = linprog(obj, A_ub=A, b_ub=b, bounds=bounds, method="highs")
-        if res.status == 0:
-            y = np.maximum(-res.ineqlin.marginals, 0.0)
-            node.value = -float(res.fun)
-            node.x = res.x[:self.d].copy()
-            node.s = dict(zip(unf, res.x[self.d + self.kP:]))
+        st, val, z, y = self.lp.solve(obj, A, b, blo, bhi)
+        if st == "optimal":
+            node.value = -val
+            node.x = z[:self.d].copy()
+            node.s = dict(zip(unf, z[self.d + self.kP:]))
             node.y = {k: float(v) for k, v in zip(keys, y) if v > 0}
             node.y0 = 1.0
             return
-        if res.status == 2:
-            # infeasible: minimize a uniform slack; its duals are Farkas multipliers (y0 = 0)
+        if st == "infeasible":
+            # minimize a uniform slack; its duals are Farkas multipliers (y0 = 0)
             m, n = A.shape
             A2 = np.hstack([A, -np.ones((m, 1))])
             obj2 = np.zeros(n + 1); obj2[-1] = 1.0
-            r2 = linprog(obj2, A_ub=A2, b_ub=b, bounds=bounds + [(0, None)], method="highs")
-            if r2.status == 0 and r2.fun > 0:
-                y = np.maximum(-r2.ineqlin.marginals, 0.0)
+            st2, val2, _, y2 = self.lp.solve(obj2, A2, b, np.r_[blo, 0.0], np.r_[bhi, np.inf])
+            if st2 == "optimal" and val2 > 0:
                 node.value, node.x, node.s = -np.inf, None, {}
-                node.y = {k: float(v) for k, v in zip(keys, y) if v > 0}
+                node.y = {k: float(v) for k, v in zip(keys, y2) if v > 0}
                 node.y0 = 0.0
                 return
-        raise RuntimeError(f"LP solver failed at a node (status {res.status}: {res.message})")
+        raise RuntimeError(f"LP solver failed at a node ({st})")
 
     def leaf_bound(self, node: _Node) -> Fraction | None:
         """The exact bound the checker will derive for this node as a leaf."""
@@ -388,13 +528,17 @@ class _SideSolver:
 
     # ---- search --------------------------------------------------------------------
     def _branch_var(self, node: _Node):
+        """The unfixed neuron whose chord costs the LP bound most: relaxation gap at the LP
+        point times its chord row's multiplier (a chord with zero multiplier does not bind);
+        the plain gap breaks ties."""
         a = self.alpha
-        best, bj = -1.0, None
+        best, bj = (-1.0, -1.0), None
         for j, s in node.s.items():
             z = float(self.M[j] @ node.x)
             gap = s - (z if z > 0 else a * z)
-            if gap > best:
-                best, bj = gap, j
+            score = (node.y.get(f"chord:{j}", 0.0) * (self.h[j] - self.l[j]) * gap, gap)
+            if score > best:
+                best, bj = score, j
         return bj
 
     def _children(self, node: _Node):
@@ -425,15 +569,26 @@ class _SideSolver:
             self.offer(child.x)
             node = child
 
-    def run(self) -> SideResult:
+    def run(self, seed: int = 0, obbt_rounds: int = 3) -> SideResult:
         start_U = 0.0 if self.homogeneous else float(np.minimum(self.c * self.lo, self.c * self.hi).sum())
         if self.homogeneous:
             self.offer(np.zeros(self.d))
         self.set_bounds(start_U)
+        # primal: local search from the root LP point, from c's own direction and a few
+        # seeded random corners; then a dive along the LP points' phases
+        root = _Node({})
+        self.solve(root)
+        rng = np.random.default_rng(seed)
+        starts = [root.x, np.clip(np.sign(self.c), self.lo, self.hi)]
+        starts += [rng.uniform(self.lo, self.hi) for _ in range(3)]
+        for x0 in starts:
+            self.ccp(x0)
         self.dive()
         if self.best_x is not None and self.best_val > start_U:
             # the threshold may only be a value already attained: anything better lies above it
             self.set_bounds(_round_down(self.best_exact))
+        if obbt_rounds:
+            self.obbt(obbt_rounds)
         root = _Node({})
         self.solve(root)
         self.offer(root.x)
@@ -457,13 +612,15 @@ class _SideSolver:
             if self.nodes >= self.max_nodes or time.perf_counter() > self.deadline:
                 complete = False
                 break
+            self.ccp(node.x, iters=3)
             for k in self._children(node):
                 heapq.heappush(heap, (-k.value, counter, k))
                 counter += 1
         tree = _tree_json(root)
         lower = float(self.best_exact) if self.best_x is not None else None
         return SideResult(lower=lower, upper=np.nan, witness=self.best_x, threshold=self.U,
-                          lam_hi=self.lam_hi.tolist(), lam_lo=self.lam_lo.tolist(), tree=tree,
+                          lam_hi=self.lam_hi.tolist(), lam_lo=self.lam_lo.tolist(),
+                          tighten=self.tighten_steps, tree=tree,
                           nodes=self.nodes, unfixed_root=unfixed_root, complete=complete)
 
 
@@ -509,13 +666,15 @@ def _round_up(q: Fraction) -> float:
 
 
 def _side_witness(side: SideResult) -> dict:
-    w = {"threshold": side.threshold, "lam_hi": side.lam_hi, "lam_lo": side.lam_lo, "tree": side.tree}
+    w = {"threshold": side.threshold, "lam_hi": side.lam_hi, "lam_lo": side.lam_lo,
+         "tighten": side.tighten, "tree": side.tree}
     if side.witness is not None:
         w["x"] = [float(t) for t in side.witness]
     return w
 
 
-def exact_disagreement(net: Network, v=None, *, time_limit: float = 60.0, max_nodes: int = 200000) -> DisagreementResult:
+def exact_disagreement(net: Network, v=None, *, time_limit: float = 60.0, max_nodes: int = 200000,
+                       obbt_rounds: int = 3, seed: int = 0) -> DisagreementResult:
     """Certified β⁺ and β⁻ of `net` for direction `v` (THEORY.md §6).
 
     Args:
@@ -525,6 +684,8 @@ def exact_disagreement(net: Network, v=None, *, time_limit: float = 60.0, max_no
         time_limit: seconds for both sides together; when it runs out the result is the
             proven interval, not a point.
         max_nodes: LP budget for both sides together.
+        obbt_rounds: rounds of LP bound tightening at the root (0: only the Lagrangian bounds).
+        seed: seeds the random starting points of the local search.
 
     Returns:
         `DisagreementResult`; its bounds are the exact values the checker re-derives from the
@@ -547,7 +708,7 @@ def exact_disagreement(net: Network, v=None, *, time_limit: float = 60.0, max_no
         deadline = t0 + (time_limit / 2 if name == "plus" else time_limit)
         nodes = max(max_nodes // 2 if name == "plus" else max_nodes - used, 1)
         solver = _SideSolver(P, M, net.alpha, c, lo, hi, deadline, nodes)
-        res = solver.run()
+        res = solver.run(seed=seed, obbt_rounds=obbt_rounds)
         used += res.nodes
         enc_lo, enc_hi = side_enclosure(net.W_pos, net.W_neg, net.alpha, net.input_bias, v, name, _side_witness(res))
         res.upper = _round_up(enc_hi)

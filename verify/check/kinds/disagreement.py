@@ -66,6 +66,19 @@ def _as_int_matrix(rows: list[list[Fraction]]) -> tuple[np.ndarray, int]:
     return out, den
 
 
+def _float_up(q: Fraction) -> Fraction:
+    """The least float ≥ q, as a rational: bounds stay 53-bit numbers, so the exact
+    arithmetic of later steps does not grow (rounding a bound outward only loosens it)."""
+    f = float(q)
+    if Fraction(f) < q:
+        f = math.nextafter(f, math.inf)
+    return Fraction(f)
+
+
+def _float_down(q: Fraction) -> Fraction:
+    return -_float_up(-q)
+
+
 def _box_min(g: Fraction, lo: Fraction, hi: Fraction) -> Fraction:
     return min(g * lo, g * hi)
 
@@ -121,24 +134,56 @@ class _Side:
             a, b = Q(lam_hi[j]), Q(lam_lo[j])
             if a < 0 or b < 0:
                 raise Reject(f"{self.name}: negative Lagrange multiplier for neuron {j}")
-            h = self._lagrange_max(m, a)
-            l_ = -self._lagrange_max([-q for q in m], b)
+            h = _float_up(self._lagrange_max(m, a))
+            l_ = _float_down(-self._lagrange_max([-q for q in m], b))
             self.h.append(h)
             self.l.append(l_)
             # 1 active, 0 inactive, None undetermined
             self.phase.append(1 if l_ >= 0 else (0 if h <= 0 else None))
+        self.empty = False
         # |t_i| ≤ ‖p_i‖ weighted by the box
         rad = [max(abs(a), abs(b)) for a, b in zip(self.lo, self.hi)]
         self.tb = [sum((abs(p_k) * r for p_k, r in zip(p, rad)), Fraction(0)) for p in self.P]
         # integer matrix [P; M; c] for fast exact combinations
         self.mat, self.mat_den = _as_int_matrix(self.P + self.M + [self.c])
+        steps = self.wit.get("tighten", [])
+        if not isinstance(steps, list):
+            raise Reject(f"{self.name}: tighten must be a list")
+        for step in steps:
+            self.tighten(step)
+
+    def tighten(self, step: dict) -> None:
+        """One LP-dual bound on ±⟨m_j,x⟩ over the root relaxation ∩ H, applied in order."""
+        if self.empty:
+            return
+        if not isinstance(step, dict):
+            raise Reject(f"{self.name}: a tightening step must be an object")
+        j, sense = step.get("j"), step.get("sense")
+        if isinstance(j, bool) or not isinstance(j, int) or not (0 <= j < self.kM) or sense not in ("hi", "lo"):
+            raise Reject(f"{self.name}: a tightening step needs j in range and sense hi/lo")
+        if self.phase[j] is not None:
+            raise Reject(f"{self.name}: tightening neuron {j}, whose phase is already fixed")
+        b = self._leaf(step, {}, (j, 1 if sense == "hi" else -1))
+        if b is None:  # the relaxation of H is empty: nothing lies above U
+            self.empty = True
+            return
+        if sense == "hi":
+            self.h[j] = min(self.h[j], _float_up(b))
+        else:
+            self.l[j] = max(self.l[j], _float_down(-b))
+        if self.l[j] >= 0:
+            self.phase[j] = 1
+        elif self.h[j] <= 0:
+            self.phase[j] = 0
 
     # ---- the tree -----------------------------------------------------------------
     def upper(self) -> tuple[Fraction, int]:
         self.bounds()
-        tree = self.wit.get("tree")
         best = self.U
         leaves = 0
+        if self.empty:
+            return best, leaves
+        tree = self.wit.get("tree")
         stack = [(tree, {}, 0)]
         while stack:
             node, fixed, depth = stack.pop()
@@ -163,8 +208,11 @@ class _Side:
                 raise Reject(f"{self.name}: a tree node is a split or a leaf")
         return best, leaves
 
-    def _leaf(self, leaf: dict, fixed: dict) -> Fraction | None:
-        """Exact bound on ⟨c,x⟩ over the leaf (None: the leaf is empty)."""
+    def _leaf(self, leaf: dict, fixed: dict, obj: tuple[int, int] | None = None) -> Fraction | None:
+        """Exact bound on the objective over the leaf (None: the leaf is empty).
+
+        The objective is ⟨c,x⟩, or `sign·⟨m_j,x⟩` for `obj = (j, sign)` (bound tightening).
+        """
         if not isinstance(leaf, dict) or not isinstance(leaf.get("y"), dict):
             raise Reject(f"{self.name}: a leaf needs multipliers y")
         y0 = Q(leaf.get("y0", 0))
@@ -174,6 +222,7 @@ class _Side:
         y1 = [Fraction(0)] * self.kP
         y2 = [Fraction(0)] * self.kP
         ysum = Fraction(0)
+        ythr = Fraction(0)
         yreg: dict[int, Fraction] = {}
         ychord: dict[int, Fraction] = {}
         for key, val in leaf["y"].items():
@@ -183,6 +232,9 @@ class _Side:
             kind, _, idx = str(key).partition(":")
             if kind == "sum" and not idx:
                 ysum = q
+                continue
+            if kind == "thr" and not idx:  # −⟨c,x⟩ ≤ −U: every point of H satisfies it
+                ythr = q
                 continue
             try:
                 i = int(idx)
@@ -213,7 +265,13 @@ class _Side:
                 if j in fixed:  # region row: active −⟨m,x⟩ ≤ 0, inactive ⟨m,x⟩ ≤ 0
                     cj += -yreg.get(j, Fraction(0)) if ph == 1 else yreg.get(j, Fraction(0))
                 coef.append(cj)
-        coef.append(-y0)
+        coef.append(-ythr)
+        rhs += -ythr * self.U
+        if obj is None:
+            coef[-1] -= y0
+        else:
+            j, sign = obj
+            coef[self.kP + j] -= sign * y0
         den = 1
         for q in coef:
             den = math.lcm(den, q.denominator)
@@ -228,7 +286,7 @@ class _Side:
             mu += _box_min(gt, -self.tb[i], self.tb[i])
         for j, gs in g_s.items():
             mu += _box_min(gs, alpha * self.l[j], self.h[j])
-        slack = rhs - mu  # y0·⟨c,x⟩ ≤ slack on the leaf
+        slack = rhs - mu  # y0·objective ≤ slack on the leaf
         if y0 > 0:
             return slack / y0
         if slack < 0:
