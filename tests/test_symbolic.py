@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import mpmath
-import numpy as np
 import pytest
 import sympy as sp
 
