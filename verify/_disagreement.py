@@ -146,6 +146,10 @@ class _Node:
     split: int | None = None
     children: tuple | None = None   # (active, inactive)
     exact: bool = False             # multipliers repaired exactly
+    state: tuple | None = None      # float (h, l, phase) valid in this node
+    ex: tuple | None = None         # the same, exact (what the checker derives)
+    cuts: list = field(default_factory=list)
+    empty: bool = False             # the cuts prove no point of H lies here
 
 
 @dataclass
@@ -277,21 +281,24 @@ class _SideSolver:
                 return
 
     # ---- bounds --------------------------------------------------------------------
+    def _lagrange(self, V: np.ndarray, U: float) -> tuple[np.ndarray, np.ndarray]:
+        """Per row V_k: the λ ≥ 0 minimizing max_box⟨V_k + λc, x⟩ − λU, and that value.
+
+        The function is convex and piecewise linear in λ; its minimum is at 0 or at a
+        breakpoint −V_ki/c_i."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            br = -V / self.c[None, :]
+        br = np.where(np.isfinite(br) & (br > 0), br, 0.0)
+        cand = np.hstack([np.zeros((V.shape[0], 1)), br])
+        coef = V[:, None, :] + cand[:, :, None] * self.c[None, None, :]
+        phi = np.maximum(coef * self.lo, coef * self.hi).sum(axis=2) - cand * U
+        idx = np.argmin(phi, axis=1)
+        rows = np.arange(V.shape[0])
+        return cand[rows, idx], phi[rows, idx]
+
     def lambdas(self, U: float) -> tuple[np.ndarray, np.ndarray]:
         """Minimizing λ ≥ 0 of the Lagrangian bounds on ±⟨m_j,x⟩ over box ∩ {⟨c,x⟩ ≥ U}."""
-        out = []
-        for sgn in (1.0, -1.0):
-            lams = np.zeros(self.kM)
-            for j in range(self.kM):
-                m = sgn * self.M[j]
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    br = -m / self.c
-                cand = np.concatenate([[0.0], br[np.isfinite(br) & (br > 0)]])
-                coef = m[None, :] + cand[:, None] * self.c[None, :]
-                phi = np.maximum(coef * self.lo, coef * self.hi).sum(axis=1) - cand * U
-                lams[j] = cand[int(np.argmin(phi))]
-            out.append(lams)
-        return out[0], out[1]
+        return self._lagrange(self.M, U)[0], self._lagrange(-self.M, U)[0]
 
     def set_bounds(self, U: float) -> None:
         # phases are fixed by the exact bounds, the same rule the checker applies
@@ -302,6 +309,18 @@ class _SideSolver:
         self.exact_side = side
         self.tighten_steps = []
         self._sync()
+
+    def _load(self, node: _Node) -> None:
+        """Make the node's bounds the current ones (float and exact)."""
+        if node.state is None:
+            return
+        self.h, self.l, self.phase = node.state
+        self.exact_side.h, self.exact_side.l, self.exact_side.phase = node.ex
+
+    def _snapshot(self, node: _Node) -> None:
+        node.state = (self.h, self.l, self.phase)
+        ex = self.exact_side
+        node.ex = (ex.h, ex.l, ex.phase)
 
     def _sync(self) -> None:
         side = self.exact_side
@@ -420,6 +439,7 @@ class _SideSolver:
 
     def solve(self, node: _Node) -> None:
         self.nodes += 1
+        self._load(node)
         A, b, (blo, bhi), keys, unf = self._lp(node.fixed)
         obj = np.zeros(A.shape[1]); obj[:self.d] = -self.c
         st, val, z, y = self.lp.solve(obj, A, b, blo, bhi)
@@ -445,6 +465,7 @@ class _SideSolver:
 
     def leaf_bound(self, node: _Node) -> Fraction | None:
         """The exact bound the checker will derive for this node as a leaf."""
+        self._load(node)
         return self.exact_side._leaf({"y0": _num(node.y0), "y": {k: _num(v) for k, v in node.y.items()}}, node.fixed)
 
     # ---- exact repair for the exactly linear case ----------------------------------------
@@ -453,8 +474,9 @@ class _SideSolver:
         import flint
         from scipy.linalg import qr
 
-        if node.y is None or node.y0 == 0:
+        if node.y is None or node.y0 == 0 or node.empty:
             return False
+        self._load(node)
         A, _, _, keys, unf = self._lp(node.fixed)
         yv = np.array([node.y.get(k, 0.0) for k in keys])
         ymax = yv.max() if yv.size else 0.0
@@ -531,6 +553,7 @@ class _SideSolver:
         """The unfixed neuron whose chord costs the LP bound most: relaxation gap at the LP
         point times its chord row's multiplier (a chord with zero multiplier does not bind);
         the plain gap breaks ties."""
+        self._load(node)
         a = self.alpha
         best, bj = (-1.0, -1.0), None
         for j, s in node.s.items():
@@ -541,12 +564,56 @@ class _SideSolver:
                 best, bj = score, j
         return bj
 
+    def _child(self, node: _Node, j: int, ph: int) -> _Node:
+        """The child fixing neuron j to phase ph, with node-local cuts from j's region row:
+        clustered neurons move together, so `s⟨m_j,x⟩ ≥ 0` pins down `⟨m_k,x⟩` for k ≈ j."""
+        self._load(node)
+        child = _Node({**node.fixed, j: ph})
+        ex = self.exact_side
+        ex.h, ex.l, ex.phase = list(ex.h), list(ex.l), list(ex.phase)
+        unf = [k for k in range(self.kM) if ex.phase[k] is None and k not in child.fixed]
+        if unf:
+            mj = self.M[j]
+            sgn = 1.0 if ph == 1 else -1.0
+            proj = (self.M[unf] @ mj) / max(float(mj @ mj), 1e-300)
+            cur_h = np.array([float(ex.h[k]) for k in unf])
+            cur_l = np.array([float(ex.l[k]) for k in unf])
+            width = cur_h - cur_l
+            mu_hi = np.maximum(0.0, -sgn * proj)
+            mu_lo = np.maximum(0.0, sgn * proj)
+            lam_hi, val_hi = self._lagrange(self.M[unf] + (sgn * mu_hi)[:, None] * mj, self.U)
+            lam_lo, val_lo = self._lagrange(-self.M[unf] + (sgn * mu_lo)[:, None] * mj, self.U)
+            for i, k in enumerate(unf):
+                for sense, mu, lam, new, cur in (("hi", mu_hi[i], lam_hi[i], val_hi[i], cur_h[i]),
+                                                 ("lo", mu_lo[i], lam_lo[i], -val_lo[i], cur_l[i])):
+                    gain = (cur - new) if sense == "hi" else (new - cur)
+                    if mu == 0 or not gain > 1e-3 * width[i]:
+                        continue  # no region row involved or too small to matter
+                    if ex.phase[k] is not None:
+                        break
+                    step = {"cut": int(k), "sense": sense, "row": int(j), "mu": float(mu), "lam": float(lam)}
+                    ex.cut(step, child.fixed)
+                    child.cuts.append(step)
+                    if ex.h[k] < ex.l[k]:
+                        child.empty = True
+                        break
+                if child.empty:
+                    break
+        self.h = np.array([float(q) for q in ex.h])
+        self.l = np.array([float(q) for q in ex.l])
+        self.phase = list(ex.phase)
+        self._snapshot(child)
+        return child
+
     def _children(self, node: _Node):
         j = self._branch_var(node)
         node.split = j
-        kids = (_Node({**node.fixed, j: 1}), _Node({**node.fixed, j: 0}))
+        kids = (self._child(node, j, 1), self._child(node, j, 0))
         node.children = kids
         for k in kids:
+            if k.empty:
+                k.value, k.y, k.y0 = -np.inf, {}, 0.0
+                continue
             self.solve(k)
             self.offer(k.x)
         return kids
@@ -590,6 +657,7 @@ class _SideSolver:
         if obbt_rounds:
             self.obbt(obbt_rounds)
         root = _Node({})
+        self._snapshot(root)
         self.solve(root)
         self.offer(root.x)
         unfixed_root = sum(1 for p in self.phase if p is None)
@@ -640,6 +708,8 @@ def _tree_json(node: _Node) -> dict:
     stack = [(node, out)]
     while stack:
         nd, dst = stack.pop()
+        if nd.cuts:
+            dst["cuts"] = nd.cuts
         if nd.children is None:
             dst["leaf"] = {"y0": _json_num(nd.y0), "y": {k: _json_num(v) for k, v in (nd.y or {}).items()}}
         else:

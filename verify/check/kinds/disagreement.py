@@ -66,6 +66,15 @@ def _as_int_matrix(rows: list[list[Fraction]]) -> tuple[np.ndarray, int]:
     return out, den
 
 
+def _ints(qs: list[Fraction]) -> tuple[list[int], int]:
+    """Numerators over one common denominator."""
+    den = 1
+    for q in qs:
+        if den % q.denominator:
+            den = math.lcm(den, q.denominator)
+    return [q.numerator * (den // q.denominator) for q in qs], den
+
+
 def _float_up(q: Fraction) -> Fraction:
     """The least float ≥ q, as a rational: bounds stay 53-bit numbers, so the exact
     arithmetic of later steps does not grow (rounding a bound outward only loosens it)."""
@@ -144,6 +153,10 @@ class _Side:
         # |t_i| ≤ ‖p_i‖ weighted by the box
         rad = [max(abs(a), abs(b)) for a, b in zip(self.lo, self.hi)]
         self.tb = [sum((abs(p_k) * r for p_k, r in zip(p, rad)), Fraction(0)) for p in self.P]
+        self.tb_i, self.tb_den = _ints(self.tb)
+        if any(q.denominator != 1 for q in self.lo + self.hi):
+            raise Reject(f"{self.name}: the box must have integer bounds")
+        self.lo_i, self.hi_i = [int(q) for q in self.lo], [int(q) for q in self.hi]
         # integer matrix [P; M; c] for fast exact combinations
         self.mat, self.mat_den = _as_int_matrix(self.P + self.M + [self.c])
         steps = self.wit.get("tighten", [])
@@ -176,6 +189,57 @@ class _Side:
         elif self.h[j] <= 0:
             self.phase[j] = 0
 
+    def cut(self, step: dict, fixed: dict) -> None:
+        """A node-local bound on ±⟨m_k,x⟩ from the region row of a neuron j fixed on the path.
+
+        With `s = ±1` the side of j (`s⟨m_j,x⟩ ≥ 0` in the node) and `⟨c,x⟩ ≥ U` on H, for
+        `μ, λ ≥ 0`: `⟨m_k,x⟩ ≤ max_B ⟨m_k + μs·m_j + λc, x⟩ − λU` and
+        `⟨m_k,x⟩ ≥ −(max_B ⟨−m_k + μs·m_j + λc, x⟩ − λU)`. Applied to self.h/l/phase in place.
+        """
+        if not isinstance(step, dict):
+            raise Reject(f"{self.name}: a cut must be an object")
+        k, sense, j = step.get("cut"), step.get("sense"), step.get("row")
+        for idx in (k, j):
+            if isinstance(idx, bool) or not isinstance(idx, int) or not (0 <= idx < self.kM):
+                raise Reject(f"{self.name}: a cut names an unknown neuron {idx!r}")
+        if sense not in ("hi", "lo"):
+            raise Reject(f"{self.name}: a cut's sense is hi or lo")
+        if j not in fixed:
+            raise Reject(f"{self.name}: a cut uses the row of neuron {j}, which is not fixed on this path")
+        if k in fixed or self.phase[k] is not None:
+            raise Reject(f"{self.name}: a cut on neuron {k}, whose phase is already fixed")
+        mu, lam = Q(step.get("mu")), Q(step.get("lam"))
+        if mu < 0 or lam < 0:
+            raise Reject(f"{self.name}: negative multiplier in a cut")
+        sj = mu if fixed[j] == 1 else -mu
+        base = self.M[k] if sense == "hi" else [-q for q in self.M[k]]
+        vec = [a + sj * b for a, b in zip(base, self.M[j])]
+        bound = self._lagrange_max(vec, lam)
+        if sense == "hi":
+            self.h[k] = min(self.h[k], _float_up(bound))
+        else:
+            self.l[k] = max(self.l[k], _float_down(-bound))
+        if self.l[k] >= 0:
+            self.phase[k] = 1
+        elif self.h[k] <= 0:
+            self.phase[k] = 0
+
+    def enter(self, node: dict, fixed: dict, state: tuple) -> tuple | None:
+        """Apply a node's cuts to a copy of the path state; None if the node is empty."""
+        cuts = node.get("cuts")
+        if cuts is None:
+            self.h, self.l, self.phase = state
+            return state
+        if not isinstance(cuts, list):
+            raise Reject(f"{self.name}: cuts must be a list")
+        self.h, self.l, self.phase = list(state[0]), list(state[1]), list(state[2])
+        for step in cuts:
+            self.cut(step, fixed)
+            k = step["cut"]
+            if self.h[k] < self.l[k]:  # no point of H lies in this node
+                return None
+        return (self.h, self.l, self.phase)
+
     # ---- the tree -----------------------------------------------------------------
     def upper(self) -> tuple[Fraction, int]:
         self.bounds()
@@ -184,21 +248,25 @@ class _Side:
         if self.empty:
             return best, leaves
         tree = self.wit.get("tree")
-        stack = [(tree, {}, 0)]
+        stack = [(tree, {}, 0, (self.h, self.l, self.phase))]
         while stack:
-            node, fixed, depth = stack.pop()
+            node, fixed, depth, state = stack.pop()
             if depth > MAX_DEPTH:
                 raise Reject(f"{self.name}: tree too deep")
             if not isinstance(node, dict):
                 raise Reject(f"{self.name}: a tree node must be an object")
+            state = self.enter(node, fixed, state)
+            if state is None:
+                leaves += 1
+                continue
             if "split" in node:
                 j = node["split"]
                 if isinstance(j, bool) or not isinstance(j, int) or not (0 <= j < self.kM):
                     raise Reject(f"{self.name}: split on an unknown neuron {j!r}")
                 if self.phase[j] is not None or j in fixed:
                     raise Reject(f"{self.name}: split on neuron {j}, whose phase is already fixed")
-                stack.append((node.get("active"), {**fixed, j: 1}, depth + 1))
-                stack.append((node.get("inactive"), {**fixed, j: 0}, depth + 1))
+                stack.append((node.get("active"), {**fixed, j: 1}, depth + 1, state))
+                stack.append((node.get("inactive"), {**fixed, j: 0}, depth + 1, state))
             elif "leaf" in node:
                 leaves += 1
                 b = self._leaf(node["leaf"], fixed)
@@ -248,44 +316,50 @@ class _Side:
                 ychord[i] = q
             else:
                 raise Reject(f"{self.name}: row {key!r} does not exist in this leaf")
-        # coefficients of the combination on the rows of [P; M; c] (x part)
-        coef: list[Fraction] = [y1[i] + alpha * y2[i] for i in range(self.kP)]
-        g_s: dict[int, Fraction] = {}
-        rhs = Fraction(0)
+        # Everything below is integer arithmetic over explicit common denominators: the
+        # same sums as with Fractions, without a gcd per operation.
+        unf = [j for j in range(self.kM) if self.phase[j] is None and j not in fixed]
+        regs = sorted(yreg)
+        Y, Dy = _ints(y1 + y2 + [ysum, ythr, y0] + [yreg[j] for j in regs] + [ychord.get(j, Fraction(0)) for j in unf])
+        kP = self.kP
+        Y1, Y2 = Y[:kP], Y[kP:2 * kP]
+        Ysum, Ythr, Y0 = Y[2 * kP:2 * kP + 3]
+        Yreg = dict(zip(regs, Y[2 * kP + 3:2 * kP + 3 + len(regs)]))
+        YC = dict(zip(unf, Y[2 * kP + 3 + len(regs):]))
+        HL, Dh = _ints([self.h[j] for j in unf] + [self.l[j] for j in unf])
+        Hn = dict(zip(unf, HL[:len(unf)]))
+        Ln = dict(zip(unf, HL[len(unf):]))
+        an, ad = alpha.numerator, alpha.denominator
+        # x part: coefficients on the rows of [P; M; c], over Dy·ad·Dh
+        coef = [(Y1[i] * ad + an * Y2[i]) * Dh for i in range(kP)]
         for j in range(self.kM):
-            ph = self.phase[j] if self.phase[j] is not None else fixed.get(j)
-            if ph is None:  # unfixed: enters the sum row through s_j and has a chord row
-                yc = ychord.get(j, Fraction(0))
-                h, l_ = self.h[j], self.l[j]
-                coef.append(-yc * (h - alpha * l_))
-                g_s[j] = -ysum + yc * (h - l_)
-                rhs += yc * (-(1 - alpha) * h * l_)
+            if j in YC:  # unfixed: enters the sum row through s_j and has a chord row
+                coef.append(-YC[j] * (Hn[j] * ad - an * Ln[j]))
             else:
-                cj = -ysum * (1 if ph == 1 else alpha)
-                if j in fixed:  # region row: active −⟨m,x⟩ ≤ 0, inactive ⟨m,x⟩ ≤ 0
-                    cj += -yreg.get(j, Fraction(0)) if ph == 1 else yreg.get(j, Fraction(0))
+                ph = self.phase[j] if self.phase[j] is not None else fixed[j]
+                cj = -Ysum * (ad if ph == 1 else an) * Dh
+                if j in Yreg:  # region row: active −⟨m,x⟩ ≤ 0, inactive ⟨m,x⟩ ≤ 0
+                    cj += (-Yreg[j] if ph == 1 else Yreg[j]) * ad * Dh
                 coef.append(cj)
-        coef.append(-ythr)
-        rhs += -ythr * self.U
+        coef.append(-Ythr * ad * Dh)
         if obj is None:
-            coef[-1] -= y0
+            coef[-1] -= Y0 * ad * Dh
         else:
             j, sign = obj
-            coef[self.kP + j] -= sign * y0
-        den = 1
-        for q in coef:
-            den = math.lcm(den, q.denominator)
-        ints = np.array([q.numerator * (den // q.denominator) for q in coef], dtype=object)
-        gx_num = ints.dot(self.mat)  # exact: Python integers
-        scale = den * self.mat_den
-        mu = Fraction(0)
-        for gn, a, b in zip(gx_num, self.lo, self.hi):
-            mu += _box_min(Fraction(int(gn), scale), a, b)
-        for i in range(self.kP):
-            gt = ysum - y1[i] - y2[i]
-            mu += _box_min(gt, -self.tb[i], self.tb[i])
-        for j, gs in g_s.items():
-            mu += _box_min(gs, alpha * self.l[j], self.h[j])
+            coef[kP + j] -= sign * Y0 * ad * Dh
+        gx = np.array(coef, dtype=object).dot(self.mat)
+        mu_x = sum((min(int(g) * a, int(g) * b) for g, a, b in zip(gx, self.lo_i, self.hi_i)), 0)
+        # t part over Dy·Dtb; s part over Dy·ad·Dh²
+        mu_t = sum((-abs(Ysum - Y1[i] - Y2[i]) * self.tb_i[i] for i in range(kP)), 0)
+        mu_s = 0
+        rhs_c = 0
+        for j in unf:
+            gs = -Ysum * Dh + YC[j] * (Hn[j] - Ln[j])
+            mu_s += min(gs * an * Ln[j], gs * ad * Hn[j])
+            rhs_c += -YC[j] * (ad - an) * Hn[j] * Ln[j]
+        rhs = Fraction(rhs_c, Dy * ad * Dh * Dh) - Fraction(Ythr, Dy) * self.U
+        mu = (Fraction(mu_x, Dy * ad * Dh * self.mat_den) + Fraction(mu_t, Dy * self.tb_den)
+              + Fraction(mu_s, Dy * ad * Dh * Dh))
         slack = rhs - mu  # y0·objective ≤ slack on the leaf
         if y0 > 0:
             return slack / y0
