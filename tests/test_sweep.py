@@ -327,6 +327,7 @@ def test_unreachable_scheduler_is_input_error(tmp_path):
     cfg = _write(tmp_path, dict(GRID, seed=[0], width=[2], alpha=[0.5]), SMALL)
     with pytest.raises(InputError, match="scheduler"):
         run_sweep(cfg, tmp_path / "out", scheduler=f"tcp://127.0.0.1:{_free_port()}")
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.slow  # the notebook runs its 24-cell grid end to end (about a minute on 2 cores)

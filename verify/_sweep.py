@@ -9,21 +9,38 @@ and *under which hyper-parameters*. Every cell of the grid trains one network an
 * global optimization (§2): training loss and error at `T`, `S_T`, the Theorem-1 bound `S*`
   and the tightness `S_T/S*` (None when the bound is vacuous), Corollary 1's counts;
 * linearity (§3): the direction `v = (w̄ − ū)/‖w̄ − ū‖` of the network's mean centers, the
-  disagreement of `sign N(x)` with `sign⟨v,x⟩`, with the max-margin separator and with the
-  teacher on fresh Gaussian test points, the band `β` and the certified fractions;
+  disagreement of `sign N(x)` with `sign⟨v,x⟩` and with the teacher on fresh Gaussian test
+  points `N(0, I_d)` (seeded by the cell), the band `β` and the certified fractions;
 * clustering (§4): the first step `t₀` from which the σ' values were shared within each
-  sign, whether that held for the second half of training, the band `β(t)` at every
-  snapshot, the number of neuron clusters per sign;
-* limit direction (§6): the angles between `v` and the teacher, the SVM and `P*`;
-* certificates (convergence, linearity, clustering; exact disagreement for small widths),
-  written in a private temporary folder on the worker and re-checked there by the
-  independent checker — a cell records the verdicts, so workers need no shared filesystem.
+  sign; Theorem 3's monitor (`verify._clustering`): condition met (`t₀ < T` with snapshots
+  after it), differences frozen, β(t) under its bound; besides, whether the condition held
+  for the whole second half of training (`t₀ ≤ T/2`, so that a few lucky last steps do not
+  count); the band β(t) at every snapshot and the neuron clusters (cosine ≥ 0.99) per sign;
+* limit direction and SVM (§5, §6): the angles between the network's direction and the
+  teacher, the certified max-margin separator and `P*`, and the sign disagreement of the
+  network with the SVM and with `P*` on the test points;
+* Theorem 1's bound is evaluated with the SVM direction as `w*` (its γ is the largest, so
+  the bound the tightest), γ recomputed for that float unit vector and `a₀` kept signed;
+* certificates (convergence, linearity, clustering) written in a private temporary folder
+  on the worker and re-checked there by the independent checker — a cell records the
+  verdicts, so workers need no shared filesystem; exact worst-case disagreement (§6) for
+  widths up to `exact_max_width`.
+
+Two bands appear and differ on purpose: β(t) is the monitor's band with `D = Σ_j‖δ_j‖`;
+the final `beta` is the linearity report's, which may use the smaller operator-norm `D`
+(THEORY.md §3 allows either), so `beta ≤ β(T)`.
+
+Grid files are TOML: a `[sweep]` table of options (`OPTIONS`) and one `[grid]` table or
+several `[[grid]]` tables mapping every axis of `AXES` to a list; a data spec may contain
+`{seed}` so that every seed draws its own training set and teacher.
 
 Results store. A cell is identified by the sha256 of its canonical configuration (sorted
 JSON, floats by `repr`). Each finished cell is written atomically to `DIR/cells/<hash>.json`
 by the driver the moment its result arrives, so a `kill -9` loses at most the cells in
-flight; a rerun skips every cell whose file holds a successful result and recomputes the
-rest (failed cells are retried: a failure may have been a lost worker). At the end
+flight; the driver connects to Dask before it writes anything, so bad input (an
+unreachable scheduler included) leaves nothing behind; a rerun skips every cell whose
+file holds a successful result and recomputes the rest (failed cells are retried: a
+failure may have been a lost worker). At the end
 `DIR/results.parquet` is rebuilt from the cell files of the grid.
 
 Execution. One code path: a `dask.distributed.Client` is made either on a fresh
@@ -625,8 +642,9 @@ def _connect(scheduler: str | None, workers: int | None):
     from dask.distributed import Client, LocalCluster
 
     if scheduler is None:
+        # a free port for the dashboard: None still tries 8787, taken by any other cluster
         cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
+                               dashboard_address=":0")
         return Client(cluster), cluster
     try:
         return Client(scheduler, timeout="20s"), None
@@ -659,16 +677,7 @@ def run_sweep(config_path, out_dir, *, scheduler: str | None = None, workers: in
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"{out_dir}: exists and is not a folder")
     cells_dir = _cells_dir(out_dir)
-    cells_dir.mkdir(parents=True, exist_ok=True)
-    # temporary files of writes cut short by a kill; the renamed results are never temporary
-    for stale in cells_dir.glob(".*.tmp"):
-        stale.unlink(missing_ok=True)
     t_start = time.perf_counter()
-    atomic_write_json(out_dir / "sweep.json", {
-        "format": "verify.sweep/1", "source": spec.source, "description": spec.description,
-        "expected_wall_seconds": spec.expected_wall_seconds, "options": spec.options,
-        "axes": list(AXES), "hashes": spec.hashes,
-    })
     todo = []
     for cell, h in zip(spec.cells, spec.hashes):
         rec = read_cell(cells_dir / f"{h}.json")
@@ -676,13 +685,25 @@ def run_sweep(config_path, out_dir, *, scheduler: str | None = None, workers: in
             todo.append(cell)
     skipped = len(spec.cells) - len(todo)
     done = failed = 0
+    # connect before writing anything: an unreachable scheduler is bad input, nothing written
+    client = cluster = None
     if todo:
-        from dask.distributed import as_completed
-        from tqdm import tqdm
-
-        show = sys.stderr.isatty() if progress is None else progress
         client, cluster = _connect(scheduler, workers)
-        try:
+    try:
+        cells_dir.mkdir(parents=True, exist_ok=True)
+        # temporary files of writes cut short by a kill; the renamed results are never temporary
+        for stale in cells_dir.glob(".*.tmp"):
+            stale.unlink(missing_ok=True)
+        atomic_write_json(out_dir / "sweep.json", {
+            "format": "verify.sweep/1", "source": spec.source, "description": spec.description,
+            "expected_wall_seconds": spec.expected_wall_seconds, "options": spec.options,
+            "axes": list(AXES), "hashes": spec.hashes,
+        })
+        if client is not None:
+            from dask.distributed import as_completed
+            from tqdm import tqdm
+
+            show = sys.stderr.isatty() if progress is None else progress
             futures = client.map(run_cell, todo, pure=False)
             cell_of = {f.key: c for f, c in zip(futures, todo)}
             with tqdm(total=len(todo), unit="cell", disable=not show, file=sys.stderr) as bar:
@@ -701,10 +722,11 @@ def run_sweep(config_path, out_dir, *, scheduler: str | None = None, workers: in
                         failed += 1
                     bar.update(1)
                     fut.release()
-        finally:
+    finally:
+        if client is not None:
             client.close()
-            if cluster is not None:
-                cluster.close()
+        if cluster is not None:
+            cluster.close()
     results = build_results(out_dir, spec.hashes)
     return {"cells": len(spec.cells), "done": done, "skipped": skipped, "failed": failed,
             "results": str(results), "seconds": time.perf_counter() - t_start}
@@ -714,19 +736,22 @@ def estimate_wall(config_path, sample: int = 20, *, seed: int = 0, workers: int 
     """Expected wall time of a sweep, extrapolated from a timed random subset of its cells.
 
     The sampled cells run here, one after another, after one untimed warm-up cell (imports
-    and the compiled trainer are paid once per worker process, not per cell). Cells are
-    independent and CPU-bound, so `workers` processes divide the total; scheduling overhead
-    (milliseconds per cell) is left out.
+    and the compiled trainer are paid once per worker process, not per cell). Each cell's
+    CPU time (`time.process_time`) is measured besides its wall time: on a shared machine
+    the wall time depends on the neighbours, the CPU time does not. Cells are independent
+    and CPU-bound, so on `workers` otherwise idle cores the sweep takes about
+    `mean CPU seconds × cells / workers`; scheduling overhead (milliseconds per cell) is
+    left out.
 
     Args:
         config_path: the sweep TOML file.
         sample: number of cells to time (drawn without replacement).
         seed: seeds the draw.
-        workers: worker processes the full sweep will use.
+        workers: worker processes (cores) the full sweep will use.
 
     Returns:
-        `{"cells", "sampled", "mean_cell_seconds", "max_cell_seconds", "workers",
-        "expected_wall_seconds", "failed"}`.
+        `{"cells", "sampled", "mean_cell_seconds", "mean_cell_cpu_seconds",
+        "max_cell_seconds", "workers", "expected_wall_seconds", "failed"}`.
     """
     spec = load_sweep(config_path)
     if not (isinstance(sample, int) and sample >= 1):
@@ -736,10 +761,14 @@ def estimate_wall(config_path, sample: int = 20, *, seed: int = 0, workers: int 
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(spec.cells), size=min(sample, len(spec.cells)), replace=False)
     run_cell(spec.cells[int(idx[0])])
-    recs = [run_cell(spec.cells[int(i)]) for i in idx]
-    times = np.array([r["seconds"] for r in recs])
-    mean = float(times.mean())
-    return {"cells": len(spec.cells), "sampled": int(idx.size), "mean_cell_seconds": mean,
-            "max_cell_seconds": float(times.max()), "workers": workers,
-            "expected_wall_seconds": mean * len(spec.cells) / workers,
-            "failed": sum(r["status"] != "ok" for r in recs)}
+    wall, cpu, failed = [], [], 0
+    for i in idx:
+        c0 = time.process_time()
+        rec = run_cell(spec.cells[int(i)])
+        cpu.append(time.process_time() - c0)
+        wall.append(rec["seconds"])
+        failed += rec["status"] != "ok"
+    mean_cpu = float(np.mean(cpu))
+    return {"cells": len(spec.cells), "sampled": int(idx.size), "mean_cell_seconds": float(np.mean(wall)),
+            "mean_cell_cpu_seconds": mean_cpu, "max_cell_seconds": float(np.max(wall)), "workers": workers,
+            "expected_wall_seconds": mean_cpu * len(spec.cells) / workers, "failed": failed}

@@ -28,9 +28,9 @@ def run(args) -> int:
 
     if args.estimate is not None:
         e = estimate_wall(args.config, args.estimate, workers=args.workers or 2)
-        text = (f"{e['cells']} cells; {e['sampled']} timed: mean {e['mean_cell_seconds']:.3f} s per cell "
-                f"(max {e['max_cell_seconds']:.3f} s, {e['failed']} failed)\n"
-                f"  expected wall time on {e['workers']} workers: {e['expected_wall_seconds']:.0f} s "
+        text = (f"{e['cells']} cells; {e['sampled']} timed: mean {e['mean_cell_cpu_seconds']:.3f} CPU s per cell "
+                f"(wall {e['mean_cell_seconds']:.3f} s, max {e['max_cell_seconds']:.3f} s, {e['failed']} failed)\n"
+                f"  expected wall time on {e['workers']} idle cores: {e['expected_wall_seconds']:.0f} s "
                 f"({e['expected_wall_seconds'] / 3600:.2f} h)")
         emit(args, text, e)
         return 0
