@@ -371,3 +371,49 @@ def test_checker_kind_imports_only_checker_and_stdlib():
         elif isinstance(node, ast.Import):
             for a in node.names:
                 assert a.name.split(".")[0] in {"numpy", "flint", "math", "fractions"}, a.name
+
+
+def test_checker_counts_match_fraction_arithmetic(rng):
+    """The checker's scaled-integer counts equal a plain Fraction evaluation of N(x) and the caps."""
+    from verify.check.kinds.linearity import _Side, _cert_sets, _ints
+
+    for trial in range(4):
+        a = Fraction(float(rng.uniform(0.05, 0.95)))
+        net = clustered_net(rng, d=3, k=3, alpha=float(a), spread=0.4, k_neg=2)
+        X = rng.standard_normal((60, 3)) * rng.uniform(0.1, 10)
+        Wi, E = _ints(np.vstack([net.W_pos, net.W_neg]))
+        pos, neg = _Side(Wi[:3], E), _Side(Wi[3:], E)
+        Xi, _ = _ints(X)
+        cert_n, agree_n = _cert_sets(Wi[:3], Wi[3:], Xi, a.numerator, a.denominator, pos, neg)
+
+        def sig(z):
+            return z if z > 0 else a * z
+
+        Wp = [[Fraction(float(t)) for t in w] for w in net.W_pos]
+        Wn = [[Fraction(float(t)) for t in w] for w in net.W_neg]
+
+        def caps(Ws, x):
+            k = len(Ws)
+            pre = [sum(p * q for p, q in zip(w, x)) for w in Ws]
+            S = sum(pre)
+            cd = (1 - a) * sum(max(abs(p - S / k) - abs(S / k), 0) for p in pre)
+            W = [sum(col) for col in zip(*Ws)]
+            nW2 = sum(t * t for t in W)
+            g = [sum(p * q for p, q in zip(w, W)) for w in Ws]
+            if nW2 > 0 and all(t >= 0 for t in g):
+                ce = (1 - a) * sum(max(abs(p - gj / nW2 * S) - gj / nW2 * abs(S), 0) for p, gj in zip(pre, g))
+                cd = min(cd, ce)
+            return S, cd, pre
+
+        c_ref = a_ref = 0
+        for row in X:
+            x = [Fraction(float(t)) for t in row]
+            SP, cw, P = caps(Wp, x)
+            SQ, cu, Qp = caps(Wn, x)
+            lin = sig(SP) - sig(SQ)
+            c_ref += (lin - cu > 0) or (lin + cw < 0)
+            out = sum(sig(p) for p in P) - sum(sig(q) for q in Qp)
+            a_ref += (out > 0 and SP - SQ > 0) or (out < 0 and SP - SQ < 0)
+        assert (cert_n, agree_n) == (c_ref, a_ref)
+        pp = per_point(net, X)
+        assert int(pp["certified"].sum()) <= cert_n and int(pp["agree"].sum()) <= agree_n
