@@ -133,6 +133,21 @@ def stage_convergence(ctx: DemoContext) -> None:
                          f"{info['count_loss_gt_eps']} steps  → {cert_path}")
 
 
+def stage_exact(ctx: DemoContext) -> None:
+    """THEORY.md §6 on the demo run: certified worst-case disagreement β⁺, β⁻ with sign⟨v,x⟩."""
+    import json
+
+    from ._disagreement import certify_disagreement
+
+    cert = certify_disagreement(ctx.run_path, ctx.out / "exact", time_limit=30.0)
+    ctx.certificates.append(cert)
+    info = json.loads(cert.read_text(encoding="utf-8"))["info"]
+    ctx.results["exact"] = info | {"certificate": str(cert)}
+    ci = info["certified_interval"]
+    ctx.lines.append(f"exact     β⁺ ∈ [{ci['plus'][0]:.6g}, {ci['plus'][1]:.6g}], β⁻ ∈ [{ci['minus'][0]:.6g}, "
+                     f"{ci['minus'][1]:.6g}] on ‖x‖∞ ≤ 1 ({info['nodes']} LPs, {info['seconds']:.2f} s)  → {cert}")
+
+
 def stage_check(ctx: DemoContext) -> None:
     from .check import Unreadable, check_certificate
 
@@ -152,7 +167,8 @@ def stage_check(ctx: DemoContext) -> None:
                      + (f"; REJECTED: {', '.join(bad)}" if bad else ""))
 
 
-STAGES = [stage_data, stage_margin, stage_train, stage_clustering, stage_linearity, stage_convergence, stage_check]
+STAGES = [stage_data, stage_margin, stage_train, stage_clustering, stage_linearity, stage_convergence, stage_exact,
+          stage_check]
 
 
 def run_demo(out: str | Path = "demo-out") -> DemoContext:
