@@ -154,3 +154,9 @@ class TestPyTorch:
         assert np.array_equal(net.predict(X), np.where(ref > 0, 1.0, -1.0))
         assert r["train_error"] == float(np.mean(np.where(ref > 0, 1.0, -1.0) != y))
         assert r["train_error"] < 0.1
+        st = pytest.importorskip("safetensors.torch")
+        st.save_file({k: v.float().contiguous() for k, v in model.state_dict().items()}, str(tmp_path / "net.safetensors"))
+        assert main(["audit", str(tmp_path / "net.safetensors"), "--alpha", "0.2", "--data", str(tmp_path / "d.npz"),
+                     "--json"]) == 0
+        r2 = json.loads(capsys.readouterr().out)
+        assert r2["direction"] == r["direction"] and r2["band_beta"] == r["band_beta"]
