@@ -169,6 +169,10 @@ class TestInputs:
         res = json.loads(capsys.readouterr().out)
         assert res["S_star"] >= recorded["run"].trajectory.S
 
+    def test_bound_run_bad_inputs_exit_2(self, recorded, tmp_path, capsys):
+        assert main(["bound", "--run", str(tmp_path / "missing.npz")]) == 2
+        assert main(["bound", "--run", str(recorded["run_path"]), "--data", "teacher:n=80,d=5,seed=4,margin=0.3"]) == 2
+
     def test_vacuous_run(self, tmp_path):
         data = verify.teacher_dataset(n=100, d=20, seed=0, margin=0.0)
         run = train(data, TrainConfig(width=2, alpha=0.1, lr=0.01, steps=300, seed=0, record_steps=True))
