@@ -9,25 +9,40 @@ network *is* the linear classifier `sign⟨v,x⟩` on the box, hence everywhere 
 homogeneity. For a net with `input_bias` the last coordinate is the constant 1 (it is fixed
 to 1, not boxed), so β± measure the disagreement with the affine classifier there.
 
-Formulation (a refinement of THEORY.md §6, found by derivation). THEORY.md states one binary
-per neuron. Only half are needed: `N(x) ≤ 0` reads `Σσ(⟨w_i,x⟩) ≤ Σσ(⟨u_j,x⟩)`, and the left
-side is convex, so `t_i ≥ ⟨w_i,x⟩, t_i ≥ α⟨w_i,x⟩, Σt_i ≤ …` is exact without binaries. Only
-the k₋ neurons on the right (k₊ for β⁻) need phases. The big-M constants are not
-`‖w‖₁` but bounds on `⟨u_j,x⟩` over the box *cut by* `⟨v,x⟩ ≥ U`, where `U` is the best
-value found so far (points below `U` cannot beat it): the Lagrangian bound
-`min_{λ≥0} Σ_i |u_ji + λv_i| − λU` is the exact LP value over that region and fixes the
-phase of most neurons of a clustered net outright. Unfixed neurons are relaxed by the chord
-of σ over `[l_j, h_j]` and branched on (`⟨u_j,x⟩ ≥ 0` / `≤ 0`), most ambiguous first,
-best bound first.
+Formulation (refinements of THEORY.md §6, found by derivation):
 
-Every LP bound (HiGHS via scipy) is turned into a certificate leaf: the dual multipliers,
-as floats, combine the leaf's rows; the checker forms the combination exactly and absorbs
-the residual that rounding leaves with the variable box (Neumaier–Shcherbina), so no
-tolerance is trusted. When the best value is 0 (the exactly linear case) the leaf
-multipliers are repaired exactly: the dual system is solved in rationals on the LP's
-support (python-flint), so `β ≤ 0` is proven, not `β ≤ 10⁻¹²`. If the node or time budget
-runs out, the open nodes become leaves at their LP bounds: the certificate then states the
-interval `[lower, upper]` that is proven, never an unproven point value.
+* THEORY.md states one binary per neuron. Only half are needed: `N(x) ≤ 0` reads
+  `Σσ(⟨w_i,x⟩) ≤ Σσ(⟨u_j,x⟩)`, and the left side is convex, so `t_i ≥ ⟨w_i,x⟩`,
+  `t_i ≥ α⟨w_i,x⟩`, `Σt_i ≤ …` is exact without binaries. Only the k₋ neurons on the right
+  (k₊ for β⁻) need phases.
+* The big-M constants are not `‖w‖₁` but bounds on `⟨u_j,x⟩` over the box *cut by*
+  `⟨v,x⟩ ≥ U`, `U` the best value already attained (points below it cannot beat it): the
+  Lagrangian bound `min_{λ≥0} Σ_i |u_ji + λv_i| − λU` is the exact LP value over that region;
+  LP bound tightening over the root relaxation then shrinks them further (each bound an LP
+  dual certificate).
+* For a bias-free net `β± ≥ 0` always (x = 0 is feasible), so "β± ≤ 0" means `β± = 0`, and it
+  is a statement about exact rationals: neurons that are float-rounded multiples of v are in
+  general *not* exactly parallel to v, and then `β±` is a tiny positive number, which is
+  what gets certified.
+* For a net with `input_bias` the box is on the free coordinates and the constant input is
+  1 (THEORY.md's `‖x‖_∞ ≤ 1` would let the bias input range over [−1, 1], which is not the
+  network's input space); "everywhere by homogeneity" holds only without bias.
+
+Search: unfixed neurons are relaxed by the chord of σ over `[l_j, h_j]` and branched on
+(`⟨u_j,x⟩ ≥ 0` / `≤ 0`), the neuron whose chord costs the LP bound most first, best bound
+first. Each child carries node-local cuts from its new region row: in a clustered net
+`⟨u_j,x⟩ ≥ 0` pins down `⟨u_k,x⟩` for every `u_k ≈ u_j`. Witnesses come from a convex–concave
+local search (fix every right-side slope at the current point's phase: the resulting convex
+set contains the point and lies inside the feasible set).
+
+Every LP bound (HiGHS via highspy) becomes a certificate leaf: the dual multipliers, as
+floats, combine the leaf's rows; the checker forms the combination exactly and absorbs the
+residual that rounding leaves with the variable box (Neumaier–Shcherbina), so no tolerance
+is trusted. When the best value is 0 (the exactly linear case) the leaf multipliers are
+repaired exactly: the dual system is solved in rationals on the LP's support
+(python-flint), so `β ≤ 0` is proven, not `β ≤ 10⁻¹²`. If the node or time budget runs out,
+the open nodes become leaves at their LP bounds: the certificate then states the interval
+`[lower, upper]` that is proven, never an unproven point value.
 """
 
 from __future__ import annotations
@@ -665,6 +680,7 @@ class _SideSolver:
         counter = 1
         complete = True
         exact_mode = self.homogeneous and self.U == 0.0
+        branched = 0
         while heap:
             negv, _, node = heapq.heappop(heap)
             value = -negv
@@ -680,7 +696,9 @@ class _SideSolver:
             if self.nodes >= self.max_nodes or time.perf_counter() > self.deadline:
                 complete = False
                 break
-            self.ccp(node.x, iters=3)
+            if branched % 8 == 0:  # local search from the LP point now and then
+                self.ccp(node.x, iters=3)
+            branched += 1
             for k in self._children(node):
                 heapq.heappush(heap, (-k.value, counter, k))
                 counter += 1

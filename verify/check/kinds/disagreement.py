@@ -15,17 +15,23 @@ rationals; the bound is `⟨c,x⟩`. Without a witness a bias-free net still has
 
 **Upper bound.** A threshold `U` restricts attention to `H = B ∩ {⟨c,x⟩ ≥ U}` (points below
 `U` are below the claim anyway). For each M-neuron the certificate gives `λ, λ' ≥ 0`, and the
-checker derives by Lagrangian weak duality the exact bounds
+checker derives by Lagrangian weak duality the bounds
 `h_j = Σ_i max_{x_i∈[lo_i,hi_i]} (m_ji + λc_i)x_i − λU ≥ ⟨m_j,x⟩` and likewise `l_j ≤ ⟨m_j,x⟩`
-on `H`; `h_j ≤ 0` fixes neuron j inactive, `l_j ≥ 0` active. The remaining neurons are split
-by a binary tree (`⟨m_j,x⟩ ≥ 0` / `≤ 0`), so the leaves cover `H`. In a leaf, with
-`t_i = σ(⟨p_i,x⟩)` and `s_j = σ(⟨m_j,x⟩)` for the still unfixed j, every point of the leaf
+on `H`; `h_j ≤ 0` fixes neuron j inactive, `l_j ≥ 0` active. Optional root `tighten` steps
+then bound `±⟨m_j,x⟩` by LP duality over the root rows below plus `thr` (one at a time, in
+order, each using the bounds before it). The remaining neurons are split by a binary tree
+(`⟨m_j,x⟩ ≥ 0` / `≤ 0`), so the leaves cover `H`. A tree node may carry `cuts`: with j fixed on
+the path (`s⟨m_j,x⟩ ≥ 0`, s = ±1) and `μ, λ ≥ 0`,
+`⟨m_k,x⟩ ≤ max_B⟨m_k + μs·m_j + λc, x⟩ − λU` (and the mirror image for a lower bound) holds in
+the node's subtree; a node whose cut makes `h_k < l_k` contains no point of `H`. In a leaf,
+with `t_i = σ(⟨p_i,x⟩)` and `s_j = σ(⟨m_j,x⟩)` for the still unfixed j, every point of the leaf
 satisfies the linear rows
 
     p1:i   ⟨p_i,x⟩ − t_i ≤ 0          p2:i  α⟨p_i,x⟩ − t_i ≤ 0
     sum    Σt_i − Σ_{active}⟨m_j,x⟩ − αΣ_{inactive}⟨m_j,x⟩ − Σ_{unfixed} s_j ≤ 0
     reg:j  ∓⟨m_j,x⟩ ≤ 0 (neurons fixed by the tree)
     chord:j (h_j−l_j)s_j − (h_j−αl_j)⟨m_j,x⟩ ≤ −(1−α)h_j l_j   (σ convex: below its chord)
+    thr    −⟨c,x⟩ ≤ −U
 
 and the variable box `x ∈ B`, `|t_i| ≤ Σ_k|p_ik|·max(|lo_k|,|hi_k|)`, `s_j ∈ [αl_j, h_j]`.
 For multipliers `y ≥ 0`, `y₀ ≥ 0` let `g = Σ y_r a_r − y₀(c,0,0)` and `μ = min_box g·z`
@@ -35,8 +41,9 @@ For multipliers `y ≥ 0`, `y₀ ≥ 0` let `g = Σ y_r a_r − y₀(c,0,0)` and
 not satisfy `g = 0`; the box absorbs the residual (Neumaier–Shcherbina), so no tolerance is
 ever used. The derived upper bound is `max(U, max over leaves)`.
 
-All arithmetic is exact: floats are dyadic rationals, sums of products are formed over a
-common denominator with Python integers.
+All arithmetic is exact: floats are dyadic rationals; a leaf's sums of products are formed
+as Python integers over explicit common denominators. Derived bounds `h_j, l_j` are rounded
+outward to floats (looser, still valid) so that numbers do not grow from step to step.
 """
 
 from __future__ import annotations
