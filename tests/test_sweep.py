@@ -226,6 +226,8 @@ class TestStore:
         rep = json.loads(capsys.readouterr().out)
         text = Path(rep["findings"]).read_text()
         assert "## By α" in text and "## By width k" in text
+        assert "Certificates: all accepted by the independent checker in 4 of 4 runs." in text
+        assert "zero training error at T in" in text
         assert rep["summary"]["ok"] == 4 and all(Path(p).is_file() for p in rep["figures"])
         # the findings table's row counts add up to the grid
         rows = [ln for ln in text.splitlines() if ln.startswith("| 0.1 |") or ln.startswith("| 0.5 |")]
