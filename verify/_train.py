@@ -144,12 +144,13 @@ class IndexStream:
         if self.sampling == "uniform":
             return self.rng.integers(0, self.n, size=(T, b), dtype=np.int64)
         need = T * b
+        passes = -(-(need - self._buf.shape[0]) // self.n)
         parts = [self._buf]
-        have = self._buf.shape[0]
-        while have < need:
-            perm = self.rng.permutation(self.n).astype(np.int64)
-            parts.append(perm)
-            have += self.n
+        if passes > 0:
+            # row-wise `permuted` consumes the stream exactly like `passes` calls of
+            # `permutation(n)`, so the order is the same, just drawn in one call
+            rows = np.tile(np.arange(self.n, dtype=np.int64), (passes, 1))
+            parts.append(self.rng.permuted(rows, axis=1).ravel())
         flat = np.concatenate(parts)
         self._buf = flat[need:]
         return flat[:need].reshape(T, b)
