@@ -167,6 +167,30 @@ class TestWorkingSet:
         assert not res.separable and rep.accepted
 
 
+class TestPolish:
+    def test_active_set_drops_a_spurious_point_and_finds_the_support(self):
+        # support {(1,1), (1,−1)}: w* = (1, 0); point 1 sits 1e-7 off the margin and gets a
+        # solver weight, as interior-point solutions do; the polish must drop it
+        Z = np.array([[1.0, 1.0], [1.0 + 1e-7, 0.3], [3.0, -2.0], [1.0, -1.0]])
+        w0 = np.array([1.0 + 3e-9, 2e-9])
+        got = _margin._polish(Z, w0, np.arange(4), np.array([1.0, 1e-3, 0.0, 1.0]))
+        assert got is not None
+        w, S, alpha = got
+        assert sorted(S.tolist()) == [0, 3]
+        np.testing.assert_allclose(w, [1.0, 0.0], atol=1e-15)
+        np.testing.assert_allclose(alpha, [0.5, 0.5], atol=1e-15)
+
+    def test_leftover_violators_after_the_last_round(self, tmp_path):
+        # one working-set round only: the active-set polish must finish on all points
+        data = verify.teacher_dataset(n=6000, d=8, seed=3)
+        res = max_margin(data, max_rounds=1)
+        full = max_margin(data)
+        assert res.rounds == 1 and res.gap <= 1e-9 and "active-set polish" in res.solver
+        assert res.lower <= full.upper and full.lower <= res.upper
+        path = certify_separability(data, tmp_path / "c.json", result=res)
+        assert check_certificate(path).accepted
+
+
 class TestDegenerate:
     def test_margin_far_below_float_resolution(self, tmp_path):
         # z1 = (1, 0), z2 = (−1, −e), e = 1e-20: separable with γ*² = e²/(4 + e²) exactly
