@@ -184,6 +184,21 @@ class TestBruteForce:
             if s.witness is not None:
                 assert float(net(s.witness[None])[0]) * (1 if side == "plus" else -1) <= 1e-12
 
+    @pytest.mark.slow
+    @pytest.mark.parametrize("seed", range(12))
+    def test_sweep_k8_d3(self, seed):
+        rng = np.random.default_rng(1000 + seed)
+        if seed % 2:
+            net, v = clustered(rng, 8, 3, noise=0.4, alpha=0.3)
+        else:
+            net = Network(rng.normal(size=(8, 3)), rng.normal(size=(8, 3)), 0.4)
+            v = default_direction(net)
+        r = exact_disagreement(net, v)
+        bp, bm = brute_force(net, v)
+        for side, bf in (("plus", bp), ("minus", bm)):
+            s = getattr(r, side)
+            assert s.complete and s.lower - TOL <= bf <= s.upper + TOL
+
     def test_input_bias_net_against_enumeration(self):
         rng = np.random.default_rng(7)
         net = from_two_layer(rng.normal(size=(6, 2)), 0.3 * rng.normal(size=6), rng.normal(size=6), 0.2, 0.3)
@@ -334,12 +349,82 @@ class TestCertificate:
         assert not check_certificate(work / cert.name).accepted
 
 
+def _cut_nodes(node, path=(), out=None):
+    """(node, fixed-on-path) for every tree node that carries cuts."""
+    out = [] if out is None else out
+    if node.get("cuts"):
+        out.append(node)
+    if "split" in node:
+        _cut_nodes(node["active"], path, out)
+        _cut_nodes(node["inactive"], path, out)
+    return out
+
+
+class TestCutsAndTightening:
+    @pytest.fixture(scope="class")
+    def cut_case(self, tmp_path_factory):
+        """A clustered net and a direction off the cluster axis: needs branching and cuts."""
+        rng = np.random.default_rng(1)
+        net, v = clustered(rng, 6, 2, noise=0.3)
+        v = v + 0.3 * rng.normal(size=2)
+        v /= np.linalg.norm(v)
+        tmp = tmp_path_factory.mktemp("cuts")
+        save_network(tmp / "net.npz", net)
+        np.save(tmp / "v.npy", v)
+        return net, v, tmp
+
+    def test_cuts_agree_with_enumeration(self, cut_case):
+        net, v, _ = cut_case
+        bp, bm = brute_force(net, v)
+        for rounds in (0, 3):  # node-local cuts alone, and with root tightening
+            r = exact_disagreement(net, v, obbt_rounds=rounds)
+            assert r.plus.lower - TOL <= bp <= r.plus.upper + TOL
+            assert r.minus.lower - TOL <= bm <= r.minus.upper + TOL
+            assert r.plus.upper - r.plus.lower <= 1e-6
+        assert _cut_nodes(exact_disagreement(net, v, obbt_rounds=0).plus.tree)
+
+    def test_cut_tampering_rejected(self, cut_case, tmp_path):
+        _, _, tmp = cut_case
+        cert = certify_disagreement(tmp / "net.npz", tmp, v=tmp / "v.npy", obbt_rounds=0, name="cuts.json")
+        assert check_certificate(cert).accepted
+        obj = json.loads(cert.read_text())
+        assert _cut_nodes(obj["witness"]["plus"]["tree"])
+        edits = {
+            "negative mu": lambda c: c.update({"mu": -1.0}),
+            "row not on the path": lambda c: c.update({"row": next(j for j in range(6) if j not in (c["row"], c["cut"]))}),
+            "unknown sense": lambda c: c.update({"sense": "mid"}),
+        }
+        for why, edit in edits.items():
+            o = copy.deepcopy(obj)
+            edit(_cut_nodes(o["witness"]["plus"]["tree"])[0]["cuts"][0])
+            out = tmp / f"t-{tmp_path.name}.json"
+            out.write_text(json.dumps(o))
+            assert not check_certificate(out).accepted, why
+
+    def test_tightening_tampering_rejected(self, cut_case, tmp_path):
+        _, _, tmp = cut_case
+        cert = certify_disagreement(tmp / "net.npz", tmp, v=tmp / "v.npy", name="tight.json")
+        obj = json.loads(cert.read_text())
+        steps = obj["witness"]["plus"]["tighten"]
+        assert steps
+        out = tmp / f"t-{tmp_path.name}.json"
+        for why, edit in {
+            "neuron out of range": lambda st: st.update({"j": 99}),
+            "negative multiplier": lambda st: st["y"].update({"sum": -0.5}),
+            "unknown sense": lambda st: st.update({"sense": "up"}),
+        }.items():
+            o = copy.deepcopy(obj)
+            edit(o["witness"]["plus"]["tighten"][0])
+            out.write_text(json.dumps(o))
+            assert not check_certificate(out).accepted, why
+
+
 class TestBudget:
     def test_budget_exhausted_gives_a_proven_interval(self, tmp_path):
-        rng = np.random.default_rng(1)
-        net = Network(rng.normal(size=(8, 3)), rng.normal(size=(8, 3)), 0.3)
+        rng = np.random.default_rng(0)
+        net = Network(rng.normal(size=(8, 2)), rng.normal(size=(8, 2)), 0.3)
         v = default_direction(net)
-        r = exact_disagreement(net, v, max_nodes=40, obbt_rounds=0)
+        r = exact_disagreement(net, v, max_nodes=12, obbt_rounds=0)
         bp, bm = brute_force(net, v)
         assert not (r.plus.complete or r.minus.complete)
         d = r.to_dict()
@@ -353,7 +438,7 @@ class TestBudget:
         assert full.plus.upper - full.plus.lower <= 1e-6 and abs(full.plus.lower - bp) <= TOL
         save_network(tmp_path / "n.npz", net)
         np.save(tmp_path / "v.npy", v)
-        cert = certify_disagreement(tmp_path / "n.npz", tmp_path, v=tmp_path / "v.npy", max_nodes=40)
+        cert = certify_disagreement(tmp_path / "n.npz", tmp_path, v=tmp_path / "v.npy", max_nodes=12, obbt_rounds=0)
         assert check_certificate(cert).accepted
 
 

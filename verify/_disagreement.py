@@ -807,7 +807,7 @@ def exact_disagreement(net: Network, v=None, *, time_limit: float = 60.0, max_no
 
 
 def certify_disagreement(net_path, out_dir, *, alpha=None, v=None, time_limit: float = 60.0,
-                         max_nodes: int = 200000, name: str = "disagreement.json") -> Path:
+                         max_nodes: int = 200000, obbt_rounds: int = 3, name: str = "disagreement.json") -> Path:
     """Solve β± for the network at `net_path` and write a `disagreement` certificate.
 
     The network is copied in paper form next to the certificate (`<name>.net.npz`), so the
@@ -818,7 +818,8 @@ def certify_disagreement(net_path, out_dir, *, alpha=None, v=None, time_limit: f
         out_dir: folder for the certificate and the network copy.
         alpha: LeakyReLU slope, needed for state dicts.
         v: direction (array or path to a `.npy`); default the unit mean-center direction.
-        time_limit, max_nodes: search budget (see `exact_disagreement`).
+        time_limit, max_nodes, obbt_rounds: search budget and root tightening (see
+            `exact_disagreement`).
         name: certificate file name.
 
     Returns:
@@ -836,7 +837,7 @@ def certify_disagreement(net_path, out_dir, *, alpha=None, v=None, time_limit: f
             v = np.load(vp, allow_pickle=False)
         except Exception as exc:
             raise InputError(f"{vp}: not a readable .npy array ({exc})") from None
-    res = exact_disagreement(net, v, time_limit=time_limit, max_nodes=max_nodes)
+    res = exact_disagreement(net, v, time_limit=time_limit, max_nodes=max_nodes, obbt_rounds=obbt_rounds)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"{out_dir}: exists and is not a folder")
