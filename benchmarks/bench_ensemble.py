@@ -17,7 +17,8 @@ units), α=0.5, η=0.01, batch-1 uniform sampling, R runs with their own seeds.
   float32 weights and float64 sums, timed at the engine (indices drawn once, up front) and
   end to end through `train_ensemble` (indices drawn on the host from each run's stream).
 
-Every figure is the best of `REPEATS` (the machines are shared; the best is the least disturbed).
+Every figure is the best of `REPEATS`; on the CPU the two sides alternate, so both see the same load
+(the machines are shared; the best is the least disturbed).
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ REPEATS = 3
 K, ALPHA, LR = 50, 0.5, 0.01
 
 
-def torch_batched(data, R: int, steps: int, device: str = "cpu", dtype: str = "float32") -> float:
+def torch_batched(data, R: int, steps: int, device: str = "cpu", dtype: str = "float32",
+                  repeats: int = REPEATS) -> float:
     """Run-steps/s of the PyTorch baseline: R runs stacked (R, m, d), one `bmm` each way per step."""
     import torch
 
@@ -62,7 +64,7 @@ def torch_batched(data, R: int, steps: int, device: str = "cpu", dtype: str = "f
     for t in range(3):
         step(idx[t])
     best = 0.0
-    for _ in range(REPEATS):
+    for _ in range(repeats):
         sync()
         t0 = time.perf_counter()
         for t in range(3, steps + 3):
@@ -76,13 +78,13 @@ def _config(steps: int) -> verify.TrainConfig:
     return verify.TrainConfig(width=K, alpha=ALPHA, lr=LR, steps=steps, snapshots=0)
 
 
-def ensemble_rate(data, R: int, steps: int, device: str = "cpu", backend=None) -> float:
+def ensemble_rate(data, R: int, steps: int, device: str = "cpu", backend=None, repeats: int = REPEATS) -> float:
     """Run-steps/s of `train_ensemble` end to end (its own wall time of the whole ensemble)."""
     from verify._ensemble import train_ensemble
 
     train_ensemble(data, _config(4), list(range(2)), device=device, backend=backend)  # compile / warm
     best = 0.0
-    for _ in range(REPEATS if R * steps <= 1_000_000 else 2):
+    for _ in range(repeats):
         runs = train_ensemble(data, _config(steps), list(range(R)), device=device, backend=backend)
         best = max(best, R * steps / runs[0].meta["ensemble"]["seconds_total"])
     return best
@@ -126,8 +128,10 @@ def cpu_main(args) -> None:
     print(f"CPU: {torch.get_num_threads()} torch threads; numba threads {__import__('numba').get_num_threads()}; "
           f"n={data.n}, d={data.d}, {2 * K} neurons")
     for R in args.runs:
-        ours = ensemble_rate(data, R, args.steps)
-        base = torch_batched(data, R, max(20, args.torch_steps // R))
+        ours = base = 0.0
+        for _ in range(REPEATS):  # interleaved, so that both sides see the same load on a shared machine
+            ours = max(ours, ensemble_rate(data, R, args.steps, repeats=1))
+            base = max(base, torch_batched(data, R, max(20, args.torch_steps // R), repeats=1))
         print(f"R={R:5d}  ours (numba, full bookkeeping) {ours:12,.0f} run-steps/s   "
               f"PyTorch bmm (float32, no bookkeeping) {base:10,.0f} run-steps/s   ratio {ours / base:6.1f}x")
 

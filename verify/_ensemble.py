@@ -24,6 +24,7 @@ may use block sizes different from `train`'s and still replay each run's exact s
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -115,17 +116,42 @@ class NumbaEngine:
         return self.recs
 
     def snapshot_stats(self, data: Dataset, prev):
-        """Per run: training loss, error, pattern flips since `prev` (the same code as `train`)."""
+        """Per run: training loss, error, pattern flips since `prev` (the same code as `train`).
+
+        Runs are spread over one thread per core, each calling single-threaded BLAS: many
+        small products with multi-threaded BLAS on a busy machine spend their time spinning
+        (measured: 34 ms against 4 ms per run at n=1000, d=50, m=100 on 2 loaded cores). The
+        products split no sums, so the results are the same bits either way (tested).
+        """
         R = self.Wp.shape[0]
         loss, err = np.empty(R), np.empty(R)
         flips = np.zeros(R, dtype=np.int64)
-        patterns = []
-        for r in range(R):
-            loss[r], err[r], pat = _train_stats(Network(self.Wp[r], self.Wn[r], self.alpha), data)
-            if prev is not None:
-                flips[r] = int(np.count_nonzero(pat != prev[r]))
-            patterns.append(pat)
+        patterns = [None] * R
+
+        def one(lo: int, hi: int) -> None:
+            for r in range(lo, hi):
+                loss[r], err[r], pat = _train_stats(Network(self.Wp[r], self.Wn[r], self.alpha), data)
+                if prev is not None:
+                    flips[r] = int(np.count_nonzero(pat != prev[r]))
+                patterns[r] = pat
+
+        workers = max(1, min(nb.get_num_threads(), R))
+        with _single_threaded_blas():
+            if workers == 1:
+                one(0, R)
+            else:
+                with ThreadPoolExecutor(workers) as pool:
+                    for f in [pool.submit(one, i * R // workers, (i + 1) * R // workers) for i in range(workers)]:
+                        f.result()
         return loss, err, flips, patterns
+
+
+def _single_threaded_blas():
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # optional: without it BLAS keeps its own thread count
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
 
 
 def _initial_weights(data: Dataset, config: TrainConfig, seeds: list[int], init) -> tuple[np.ndarray, np.ndarray]:
