@@ -146,6 +146,12 @@ def findings_table(df, by: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _short(v) -> str:
+    # data specs make long tick labels; the generator name and n are the same across a grid
+    text = _value(v)
+    return text.split(":", 1)[1] if text.startswith("teacher:") else text
+
+
 def _varying(df) -> list[tuple[str, str]]:
     return [(c, lab) for c, lab in FACTORS if c in df.columns and df[c].nunique() > 1]
 
@@ -175,7 +181,7 @@ def _figures(df, folder: Path) -> list[Path]:
                     g = df[df["alpha"] == a] if fac != "alpha" else df
                     agg = "mean" if df[col].dropna().map(type).eq(bool).all() else "median"
                     s = g.groupby(fac)[col].agg(lambda v, agg=agg: v.astype(float).agg(agg))
-                    ax.plot([str(_value(x)) for x in s.index], s.values, marker="o",
+                    ax.plot([_short(x) for x in s.index], s.values, marker="o",
                             label=f"α={a:g}" if fac != "alpha" else None)
                     if fac == "alpha":
                         break
@@ -184,6 +190,8 @@ def _figures(df, folder: Path) -> list[Path]:
                 if j == 0:
                     ax.set_ylabel(lab, fontsize=8)
                 ax.tick_params(labelsize=7)
+                if fac == "data_family":
+                    ax.tick_params(axis="x", labelrotation=25, labelsize=5)
         # the α column has no per-α lines; take the legend from a column that does
         handles, labels = max((ax.get_legend_handles_labels() for ax in axes[0]), key=lambda hl: len(hl[1]))
         if labels:
