@@ -303,7 +303,7 @@ def _polish(Z: np.ndarray, w0: np.ndarray, cand: np.ndarray, weight: np.ndarray,
     return None
 
 
-def _exact_solve_nonneg(M: list[list[Fraction]], rhs: list[Fraction]) -> list[Fraction] | None:
+def _exact_solve(M: list[list[Fraction]], rhs: list[Fraction]) -> list[Fraction] | None:
     """A solution of `M x = rhs` in exact rationals (free variables 0), or None if inconsistent."""
     import flint
 
@@ -345,7 +345,7 @@ def _gordan(Zs: np.ndarray, Z: np.ndarray, idx: np.ndarray) -> tuple[list[int], 
             continue
         M = [[Fraction(float(Z[idx[i], j])) for i in S] for j in range(d)] + [[Fraction(1)] * len(S)]
         rhs = [Fraction(0)] * d + [Fraction(1)]
-        x = _exact_solve_nonneg(M, rhs)
+        x = _exact_solve(M, rhs)
         if x is None or any(v < 0 for v in x):
             continue
         pairs = [(int(idx[i]), v) for i, v in zip(S, x) if v > 0]
