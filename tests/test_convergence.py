@@ -58,7 +58,9 @@ class TestCertificate:
         rep = check_certificate(recorded["cert"])
         assert rep.accepted, [(r.name, r.reason) for r in rep.results]
         assert {r.name for r in rep.results} == {"S_T", "S_star", "count_loss_gt_eps", "corollary1_count",
-                                                  "sum_loss", "corollary2_bound", "L1_excess", "L2_excess"}
+                                                  "sum_loss", "corollary2_bound", "L1_excess", "L2_excess",
+                                                  "S_T_within_bound", "count_within_corollary1",
+                                                  "sum_loss_within_corollary2"}
 
     def test_numbers_agree_with_the_trainer_and_the_bound(self, recorded):
         c = json.loads(Path(recorded["cert"]).read_text())
@@ -73,14 +75,26 @@ class TestCertificate:
         assert math.isclose(cl["S_star"]["value"], b["S_star"], rel_tol=1e-9)
         assert 0 < info["L1_max_ratio"] < 1 and 0 < info["L2_max_ratio"] < 1
 
-    @pytest.mark.parametrize("name", ["S_star", "S_T", "corollary1_count", "corollary2_bound"])
+    @pytest.mark.parametrize("name", ["S_star", "S_T", "corollary1_count", "corollary2_bound", "sum_loss"])
     def test_strengthened_claim_is_rejected(self, recorded, name, tmp_path):
+        # every numeric claim is tight: observed sums as well as the theorem's bounds
         cl = _claims(recorded["cert"])
         v = cl[name]["value"]
-        target = v * (1 - 1e-6) if name != "S_T" else recorded["run"].trajectory.S * (1 - 1e-9)
+        target = v * (1 - 1e-6)
         out = _rewrite(recorded["cert"], name, target, recorded["cert"].parent / f"bad-{name}.json")
         rep = check_certificate(out)
         assert not rep.accepted
+        assert [r.name for r in rep.results if not r.accepted] == [name]
+
+    @pytest.mark.parametrize("name", ["S_T_within_bound", "count_within_corollary1", "sum_loss_within_corollary2"])
+    @pytest.mark.parametrize("relation,value", [("==", 0), ("==", 2), ("<=", 1), (">=", 1)])
+    def test_derived_fact_must_be_claimed_as_equal_one(self, recorded, name, relation, value):
+        c = json.loads(Path(recorded["cert"]).read_text())
+        for cl in c["claims"]:
+            if cl["name"] == name:
+                cl["relation"], cl["value"] = relation, value
+        out = atomic_write_json(recorded["cert"].parent / f"fact-{name}-{relation}{value}.json", c)
+        rep = check_certificate(out)
         assert [r.name for r in rep.results if not r.accepted] == [name]
 
     def test_count_claim_below_observed_is_rejected(self, recorded):

@@ -138,6 +138,11 @@ def _arf_q(a) -> Fraction:
     return Fraction(man * (1 << exp)) if exp >= 0 else Fraction(man, 1 << (-exp))
 
 
+def _slack_up(x: float) -> float:
+    """x raised by a relative 1e-9 (and rounded up): room for the checker's own rounding."""
+    return math.nextafter(x * (1 + 1e-9) if x > 0 else x * (1 - 1e-9), math.inf)
+
+
 def _up(x) -> float:
     q = _arf_q(x.mid()) + _arf_q(x.rad())
     f = float(q)
@@ -298,16 +303,22 @@ def certify_convergence(run_path, data, out_dir, *, test=None, eps: float = 0.1,
             U = root[1]
             info["S_star"] = U
             info["tightness"] = float(obs["S"].mid()) / U
-            claims.append(claim("S_T", "<=", U, "observed sum of g(z_t) over the recorded steps"))
+            # observed quantities are claimed tightly (a relative 1e-9 of slack absorbs the
+            # checker's own arb rounding); the theorem's bounds are claimed tightly too, and
+            # "observed ≤ bound" is a derived fact claimed as == 1
+            claims.append(claim("S_T", "<=", _slack_up(S_T_up), "observed sum of g(z_t) over the recorded steps"))
             claims.append(claim("S_star", "<=", U, "largest root of F (Theorem 1), needs S* <= T/2"))
+            claims.append(claim("S_T_within_bound", "==", 1, "observed S_T <= the certified upper end of S*"))
             C = _up(corollary1_arb(flint.arb(U), flint.arb(float(eps))))
-            claims.append(claim("count_loss_gt_eps", "<=", C, f"observed steps with loss > {eps}"))
+            claims.append(claim("count_loss_gt_eps", "<=", obs["count"], f"observed steps with loss > {eps}"))
             claims.append(claim("corollary1_count", "<=", C, "S*/(1-exp(-eps)) (Corollary 1)"))
+            claims.append(claim("count_within_corollary1", "==", 1, "observed count <= Corollary 1's bound"))
             cst = E.U_STAR_CONSTANT
             if Fraction(U) <= Fraction(cst.p, cst.q) * T:
                 Lb = _up(corollary2_arb(flint.arb(U), *params))
-                claims.append(claim("sum_loss", "<=", Lb, "observed sum of sampled losses"))
+                claims.append(claim("sum_loss", "<=", _slack_up(_up(obs["sum_loss"])), "observed sum of sampled losses"))
                 claims.append(claim("corollary2_bound", "<=", Lb, "Corollary 2 at Sbar = S*"))
+                claims.append(claim("sum_loss_within_corollary2", "==", 1, "observed sum of losses <= Corollary 2"))
                 info["loss_bound"] = Lb
             if S_T_up > U:
                 raise InputError(f"observed S_T = {S_T_up} exceeds the certified bound {U}: the run is not an "

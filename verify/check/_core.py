@@ -11,7 +11,8 @@ rationals:
     `<=`: accepted iff hi ≤ value     `>=`: accepted iff lo ≥ value
     `==`: accepted iff lo = hi = value
 
-A claim the kind module does not derive is rejected. Nothing here imports the trainer,
+A `Verdict` is a derived fact (a bound holds, a tree covers the space); it is claimed as
+`== 1` and accepted iff the fact holds. A claim the kind module does not derive is rejected. Nothing here imports the trainer,
 the solvers or the sympy derivations: a bug there cannot make a false claim pass.
 """
 
@@ -213,7 +214,11 @@ def check_certificate(path: str | Path) -> Report:
             if got is None:
                 ok, why = False, "no rule re-derives this claim for this kind"
             elif isinstance(got, Verdict):
-                ok, why = got.ok, got.reason
+                # a derived fact is claimed as `== 1`; any other relation or value is refused
+                if rel != "==" or Q(value) != 1:
+                    ok, why = False, f"a derived fact is claimed as '== 1', not '{rel} {value}' ({got.reason})"
+                else:
+                    ok, why = got.ok, got.reason
             elif isinstance(got, Enclosure):
                 ok, why = _compare(rel, Q(value), got)
             else:

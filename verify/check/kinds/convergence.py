@@ -355,8 +355,15 @@ def _derive(cert: dict, ctx) -> dict:
             out["S_star"] = Enclosure(lo, hi)
     if star is not None:
         q = _A(eps).expm1() / _A(eps).exp()  # 1 − e^{−ε}
+        c1_hi = arb_upper(_A(star[1]) / q)
         if "corollary1_count" in names:
-            out["corollary1_count"] = Enclosure(arb_lower(_A(star[0]) / q), arb_upper(_A(star[1]) / q))
+            out["corollary1_count"] = Enclosure(arb_lower(_A(star[0]) / q), c1_hi)
+        # observed ≤ bound, each side taken at its rigorous extreme
+        if "S_T_within_bound" in names:
+            s_hi = arb_upper(S)
+            out["S_T_within_bound"] = Verdict(s_hi <= star[1], f"S_T ≤ {float(s_hi):.17g}, S* ≤ {float(star[1]):.17g}")
+        if "count_within_corollary1" in names:
+            out["count_within_corollary1"] = Verdict(cnt_hi <= c1_hi, f"count ≤ {cnt_hi}, Corollary 1 bound {float(c1_hi):.17g}")
         if "corollary2_bound" in names:
             Sbar = star[1]
             if not (Sbar <= _COROLLARY2_CONSTANT * T):
@@ -368,6 +375,10 @@ def _derive(cert: dict, ctx) -> dict:
                 val = ((2 * flint.arb(2).log() + kk * eta * _A(R2) + ((_A(T) - sb).log() - sb.log())) * sb
                        + (2 * kk * _A(B2_eff) - _A(a_pos2)) / (4 * kk * eta))
                 out["corollary2_bound"] = Enclosure(Fraction(0), arb_upper(val))
+                if "sum_loss_within_corollary2" in names:
+                    sl_hi, c2_hi = arb_upper(Sl), arb_upper(val)
+                    out["sum_loss_within_corollary2"] = Verdict(
+                        sl_hi <= c2_hi, f"Σℓ ≤ {float(sl_hi):.17g}, Corollary 2 bound {float(c2_hi):.17g}")
     if "L1_excess" in names or "L2_excess" in names:
         if "L1_excess" in names and (run.align is None or run.ref is None):
             out["L1_excess"] = Verdict(False, "run file has no recorded alignment / reference")
