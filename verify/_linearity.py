@@ -354,6 +354,23 @@ def _dataset_file(data: Dataset, out_dir: Path, name: str) -> Path:
     return save_dataset(out_dir / name, data)
 
 
+def _direction_error(net: Network, v) -> Fraction:
+    """Exact upper bound on ‖v − (W−U)/‖W−U‖‖ for the float direction v (the claimed value).
+
+    `‖v − c/‖c‖‖² = ‖v‖² − 2⟨v,c⟩/‖c‖ + 1` with `c = W − U` in exact rationals and ‖c‖
+    bracketed by integer square roots, the side of the bracket chosen to bound from above.
+    """
+    from .check._exact import sqrt_bounds
+
+    c = [sum((Fraction(float(t)) for t in net.W_pos[:, i]), Fraction(0))
+         - sum((Fraction(float(t)) for t in net.W_neg[:, i]), Fraction(0)) for i in range(net.d)]
+    vq = [Fraction(float(t)) for t in v]
+    lo, hi = sqrt_bounds(sum((t * t for t in c), Fraction(0)))
+    ip = sum((a * b for a, b in zip(vq, c)), Fraction(0))
+    e2 = sum((t * t for t in vq), Fraction(0)) + 1 - 2 * ip / (hi if ip >= 0 else lo)
+    return sqrt_bounds(max(e2, Fraction(0)))[1]
+
+
 def certify_linearity(run_path, data: Dataset | None, out_dir, *, test: Dataset | None = None,
                       eps=None, alpha: float | None = None) -> Path:
     """Write a `linearity` certificate for the network in `run_path` (THEORY.md §3).
@@ -415,9 +432,7 @@ def certify_linearity(run_path, data: Dataset | None, out_dir, *, test: Dataset 
 
     b = band(net)
     beta_claim = C.round_up(Fraction(b["beta"]) * (1 + Fraction(_CLAIM_SLACK)))
-    # ‖v_float − v‖: rounding of the sums, the difference and the normalization
-    absum = float(np.linalg.norm(np.abs(net.W_pos).sum(axis=0) + np.abs(net.W_neg).sum(axis=0)))
-    dir_claim = max(1e-12, 8 * (net.m + net.d + 4) * _U * absum / b["norm_WU"])
+    dir_claim = C.round_up(_direction_error(net, v) * (1 + Fraction(_CLAIM_SLACK)))
     claims = [C.claim("direction_error", "<=", dir_claim, "‖v_witness − (W−U)/‖W−U‖‖")]
     claims.append(C.claim("band_beta", "<=", beta_claim,
                           "sign N(x) = sign⟨v,x⟩ whenever |⟨v,x⟩| > band_beta·‖x‖" +
