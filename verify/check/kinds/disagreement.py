@@ -95,10 +95,6 @@ def _float_down(q: Fraction) -> Fraction:
     return -_float_up(-q)
 
 
-def _box_min(g: Fraction, lo: Fraction, hi: Fraction) -> Fraction:
-    return min(g * lo, g * hi)
-
-
 class _Side:
     """One side's exact data: P (convex side), M (phase side), objective c, box, bounds."""
 
