@@ -171,6 +171,43 @@ class TestCell:
         # deterministic: the same cell gives the same record (wall time aside)
         assert _strip(run_cell(cell)) == _strip(rec)
 
+    def test_exact_disagreement_agrees_with_the_test_points(self, tmp_path):
+        # β⁺ = max{⟨v,x⟩ : ‖x‖_∞ ≤ 1, N(x) ≤ 0}: every test point where N(x) ≤ 0, scaled into
+        # the box (N is positively homogeneous), is a feasible point, so it cannot beat β⁺
+        g = dict(GRID, width=[2], alpha=[0.1, 0.5], seed=[0], init_scale=[1.0])
+        spec = load_sweep(_write(tmp_path, g, dict(SMALL, certify=[], exact_max_width=2)))
+        assert all(c["exact"] for c in spec.cells)
+        seen_disagreement = False
+        for cell in spec.cells:
+            rec = run_cell(cell)
+            assert rec["status"] == "ok", rec["error"]
+            m = rec["measures"]
+            assert m["exactly_linear"] == (m["exact_beta_plus"] <= 0 and m["exact_beta_minus"] <= 0)
+            data = verify.load_dataset(cell["data"])
+            net = verify.train(data, verify.TrainConfig(
+                width=cell["width"], alpha=cell["alpha"], lr=cell["lr"], steps=cell["steps"], seed=cell["seed"],
+                init_scale=cell["init_scale"], snapshots=cell["snapshots"])).final
+            X, _ = fresh_points(data, cell["test_n"], cell["seed"])
+            v = net.W_pos.mean(0) - net.W_neg.mean(0)
+            v /= np.linalg.norm(v)
+            out, s = net(X), (X @ v) / np.max(np.abs(X), axis=1)
+            tol = 1e-9
+            assert np.all(s[out <= 0] <= m["exact_beta_plus"] + tol)
+            assert np.all(-s[out >= 0] <= m["exact_beta_minus"] + tol)
+            if m["disagree_linear"] > 0:
+                seen_disagreement = True
+                assert not m["exactly_linear"]
+        assert seen_disagreement  # large initialization: the bound above was tested on real witnesses
+
+    def test_wall_estimate_extrapolates_the_timed_cells(self, tmp_path):
+        from verify._sweep import estimate_wall
+
+        cfg = _write(tmp_path, GRID, dict(SMALL, certify=[]))
+        e = estimate_wall(cfg, 3, workers=2)
+        assert (e["cells"], e["sampled"], e["failed"]) == (8, 3, 0)
+        assert e["expected_wall_seconds"] == pytest.approx(e["mean_cell_cpu_seconds"] * 8 / 2)
+        assert 0 < e["mean_cell_cpu_seconds"] and e["mean_cell_seconds"] <= e["max_cell_seconds"]
+
     def test_fresh_points_are_seeded_and_teacher_labelled(self):
         data = verify.teacher_dataset(n=40, d=5, seed=3)
         X1, t1 = fresh_points(data, 500, 7)
