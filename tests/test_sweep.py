@@ -271,6 +271,25 @@ class TestStore:
         assert sum(int(r.split("|")[2]) for r in rows[:2]) == 4
 
 
+def test_findings_table_statistics():
+    import pandas as pd
+
+    from verify._sweep_report import findings_table
+
+    df = pd.DataFrame({
+        "alpha": [0.5, 0.5, 0.5, 0.01],
+        "train_error": [0.0, 0.0, 0.1, 0.0],
+        "train_loss": [1.0, 2.0, 9.0, 4.0],
+        "two_clusters": [True, False, True, False],
+        "angle_svm": [None, 3.0, 5.0, None],
+    })
+    rows = {ln.split("|")[1].strip(): [c.strip() for c in ln.split("|")[2:-1]]
+            for ln in findings_table(df, ["alpha"]).splitlines()[2:]}
+    # runs, train err = 0 (fraction), loss (median), ∠svm (median of the non-null), 2 clusters (fraction)
+    assert rows["0.5"] == ["3", "0.67", "2", "4", "0.67"]
+    assert rows["0.01"] == ["1", "1", "4", "–", "0"]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
