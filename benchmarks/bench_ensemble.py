@@ -171,8 +171,17 @@ def gpu_main(args) -> None:
           f"{eager:,.0f} run-steps/s")
 
 
-def gpu_check(dev: str = "cuda", steps: int = 2000) -> None:
-    """The GPU engines against the CPU (numba) path: max deviations, asserted."""
+def gpu_check(dev: str = "cuda", steps: int = 200) -> None:
+    """The GPU engines against the CPU (numba) path, asserted.
+
+    Trajectories are compared over a short horizon (200 steps at d=50, 100 neurons): there a
+    float64 engine agrees with the CPU to ~1e-12 and a float32 one to ~1e-4. Over longer horizons
+    any two summation orders separate — each σ' jump at a preactivation within rounding of 0
+    turns a rounding difference into a real one, and this regime amplifies it (measured on the
+    CPU: float64 PyTorch vs numba, 16 runs of 2000 steps, 9 of 16 separate by more than 1e-8
+    between steps 637 and 1720) — so at 2000 steps the check compares distributions instead:
+    the mean S_T over 64 seeds must agree within 4 standard errors.
+    """
     from dataclasses import replace
 
     from verify._ensemble import train_ensemble
@@ -183,7 +192,7 @@ def gpu_check(dev: str = "cuda", steps: int = 2000) -> None:
     ref = train_ensemble(data, cfg, seeds)
     cases = [("triton", "float64", 1e-9), ("torch", "float64", 1e-9), ("triton", "float32", 2e-3),
              ("torch", "float32", 2e-3)]
-    worst = []
+    oks = []
     for backend, dtype, tol in cases:
         if backend == "triton" and not _have_triton(dev):
             print(f"check triton {dtype}: skipped (triton not importable here)")
@@ -195,16 +204,27 @@ def gpu_check(dev: str = "cuda", steps: int = 2000) -> None:
         dL = max(abs(a.trajectory.snap_train_loss[-1] - b.trajectory.snap_train_loss[-1])
                  / a.trajectory.snap_train_loss[-1] for a, b in zip(ref, runs))
         ok = dS <= tol and dW <= tol and dL <= tol
-        worst.append(ok)
-        print(f"check {backend:6s} {dtype}: max rel. dev. S_T {dS:.2e}  weights {dW:.2e}  final loss {dL:.2e}"
-              f"  (tolerance {tol:g}) {'ok' if ok else 'FAIL'}", flush=True)
-    mb = replace(cfg, batch=8, sampling="epoch", steps=300)
+        oks.append(ok)
+        print(f"check {backend:6s} {dtype} T={steps}: max rel. dev. S_T {dS:.2e}  weights {dW:.2e}  "
+              f"final loss {dL:.2e}  (tolerance {tol:g}) {'ok' if ok else 'FAIL'}", flush=True)
+    mb = replace(cfg, batch=8, sampling="epoch")
     a = train_ensemble(data, mb, seeds[:4])
     b = train_ensemble(data, mb, seeds[:4], device=dev, backend="torch", dtype="float64")
     dS = max(abs(x.trajectory.S - y.trajectory.S) / x.trajectory.S for x, y in zip(a, b))
-    worst.append(dS <= 1e-9)
+    oks.append(dS <= 1e-9)
     print(f"check torch  float64 minibatch 8 / epoch: max rel. dev. S_T {dS:.2e} {'ok' if dS <= 1e-9 else 'FAIL'}")
-    if not all(worst):
+    long = replace(cfg, steps=10 * steps, snapshots=0)
+    many = list(range(64))
+    S_cpu = np.array([r.trajectory.S for r in train_ensemble(data, long, many)])
+    default = None if dev.startswith("cuda") else "torch"  # the CPU smoke run has no GPU engine
+    S_dev = np.array([r.trajectory.S for r in train_ensemble(data, long, many, device=dev, dtype="float32",
+                                                             backend=default)])
+    se = np.sqrt((S_cpu.var(ddof=1) + S_dev.var(ddof=1)) / len(many))
+    ok = abs(S_cpu.mean() - S_dev.mean()) <= 4 * se
+    oks.append(ok)
+    print(f"check default engine float32 T={10 * steps}, 64 seeds: mean S_T {S_dev.mean():.4g} vs CPU "
+          f"{S_cpu.mean():.4g} (standard error {se:.2g}) {'ok' if ok else 'FAIL'}")
+    if not all(oks):
         raise SystemExit(1)
 
 
@@ -221,7 +241,7 @@ def main() -> None:
     ap.add_argument("--device", default="cuda", help="for --gpu/--check (cpu only to smoke-test the script)")
     args = ap.parse_args()
     if args.check:
-        gpu_check(args.device, args.gpu_steps if args.device == "cpu" else 2000)
+        gpu_check(args.device)
     elif args.gpu:
         args.runs = args.runs or [1024, 16384, 65536]
         gpu_main(args)

@@ -17,7 +17,13 @@ Two ways to advance R runs:
 Weights are float32 on a GPU by default (float64 on the CPU); every running sum, `g`, `ℓ` and
 `z` is computed in float64 from the step's preactivations, so sums over 10⁶ steps keep full
 precision. The sample order comes from the same `IndexStream`s as the CPU path, so the runs
-equal the CPU runs to floating-point tolerance (the tests compare them).
+equal the CPU runs to floating-point tolerance (the tests compare them) — over a horizon: σ'
+jumps where a preactivation crosses 0, so a rounding difference at a preactivation within
+rounding of 0 becomes a real difference, and with many pattern changes the dynamics amplify it.
+Measured on the CPU, float64 PyTorch against numba (d=50, 100 neurons, η=0.05, 16 seeds): every
+run agrees to 1e-12 after 200 steps; after 2000 steps 9 of 16 have separated by more than 1e-8
+(first between steps 637 and 1720), while the distribution over seeds is the same. Any change of
+summation order does this (float32 sooner), so long runs are compared as distributions.
 """
 
 from __future__ import annotations
