@@ -125,15 +125,18 @@ def cpu_main(args) -> None:
     data = verify.teacher_dataset(n=1000, d=50, seed=0)
     import torch
 
+    import os
+
     print(f"CPU: {torch.get_num_threads()} torch threads; numba threads {__import__('numba').get_num_threads()}; "
-          f"n={data.n}, d={data.d}, {2 * K} neurons")
+          f"n={data.n}, d={data.d}, {2 * K} neurons; load average {os.getloadavg()[0]:.2f}")
     for R in args.runs:
         ours = base = 0.0
         for _ in range(REPEATS):  # interleaved, so that both sides see the same load on a shared machine
             ours = max(ours, ensemble_rate(data, R, args.steps, repeats=1))
             base = max(base, torch_batched(data, R, max(20, args.torch_steps // R), repeats=1))
         print(f"R={R:5d}  ours (numba, full bookkeeping) {ours:12,.0f} run-steps/s   "
-              f"PyTorch bmm (float32, no bookkeeping) {base:10,.0f} run-steps/s   ratio {ours / base:6.1f}x")
+              f"PyTorch bmm (float32, no bookkeeping) {base:10,.0f} run-steps/s   ratio {ours / base:6.1f}x  "
+              f"(load average {os.getloadavg()[0]:.2f})", flush=True)
 
 
 def _have_triton(device: str) -> bool:
