@@ -388,7 +388,7 @@ def test_unreachable_scheduler_is_input_error(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.slow  # the notebook runs its 24-cell grid end to end (about a minute on 2 cores)
+# notebooks are part of the product: this one runs in the default suite (≈40 s on 2 cores)
 def test_experiments_notebook_executes():
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
