@@ -82,6 +82,25 @@ def _ints(qs: list[Fraction]) -> tuple[list[int], int]:
     return [q.numerator * (den // q.denominator) for q in qs], den
 
 
+def _ratio(x) -> tuple[int, int]:
+    """`Q(x)` as (numerator, denominator > 0); a float goes straight to its exact ratio."""
+    if type(x) is float:
+        if not math.isfinite(x):
+            raise Reject(f"non-finite number {x!r}")
+        return x.as_integer_ratio()
+    q = Q(x)
+    return q.numerator, q.denominator
+
+
+def _ints_p(qs: list[tuple[int, int]]) -> tuple[list[int], int]:
+    """`_ints` for (numerator, denominator) pairs."""
+    den = 1
+    for _, b in qs:
+        if den % b:
+            den = math.lcm(den, b)
+    return [a * (den // b) for a, b in qs], den
+
+
 def _float_up(q: Fraction) -> Fraction:
     """The least float ≥ q, as a rational: bounds stay 53-bit numbers, so the exact
     arithmetic of later steps does not grow (rounding a bound outward only loosens it)."""
@@ -129,25 +148,41 @@ class _Side:
         return z if z > 0 else self.alpha * z
 
     # ---- bounds on ⟨m_j, x⟩ over B ∩ {⟨c,x⟩ ≥ U} ------------------------------------
-    def _lagrange_max(self, m: list[Fraction], lam: Fraction) -> Fraction:
-        tot = -lam * self.U
-        for mi, ci, a, b in zip(m, self.c, self.lo, self.hi):
-            coef = mi + lam * ci
-            tot += max(coef * a, coef * b)
-        return tot
+    def _lagrange_max(self, terms: list[tuple[int, Fraction]], lam: Fraction) -> Fraction:
+        """`max_B ⟨m + λc, x⟩ − λU` for `m = Σ q·M[j]` over `terms = [(j, q), …]`.
+
+        Integer arithmetic over one common denominator (the rows of [P; M; c] are integers
+        over `mat_den`); the box is integer, so the maximum is a sum of endpoint products.
+        """
+        nums, den = _ints([q for _, q in terms] + [lam])
+        rows = [self.mat_rows[self.kP + j] for j, _ in terms] + [self.mat_rows[-1]]
+        tot = 0
+        for i, (a, b) in enumerate(zip(self.lo_i, self.hi_i)):
+            g = 0
+            for n, r in zip(nums, rows):
+                g += n * r[i]
+            tot += max(g * a, g * b)
+        return Fraction(tot, den * self.mat_den) - lam * self.U
 
     def bounds(self) -> None:
         self.U = Q(self.wit.get("threshold"))
         lam_hi, lam_lo = self.wit.get("lam_hi"), self.wit.get("lam_lo")
         if not (isinstance(lam_hi, list) and isinstance(lam_lo, list) and len(lam_hi) == len(lam_lo) == self.kM):
             raise Reject(f"{self.name}: lam_hi and lam_lo must list {self.kM} multipliers")
+        if any(q.denominator != 1 for q in self.lo + self.hi):
+            raise Reject(f"{self.name}: the box must have integer bounds")
+        self.lo_i, self.hi_i = [int(q) for q in self.lo], [int(q) for q in self.hi]
+        # integer matrix [P; M; c] for fast exact combinations
+        self.mat, self.mat_den = _as_int_matrix(self.P + self.M + [self.c])
+        self.mat_rows = self.mat.tolist()
         self.h, self.l, self.phase = [], [], []
-        for j, m in enumerate(self.M):
+        one = Fraction(1)
+        for j in range(self.kM):
             a, b = Q(lam_hi[j]), Q(lam_lo[j])
             if a < 0 or b < 0:
                 raise Reject(f"{self.name}: negative Lagrange multiplier for neuron {j}")
-            h = _float_up(self._lagrange_max(m, a))
-            l_ = _float_down(-self._lagrange_max([-q for q in m], b))
+            h = _float_up(self._lagrange_max([(j, one)], a))
+            l_ = _float_down(-self._lagrange_max([(j, -one)], b))
             self.h.append(h)
             self.l.append(l_)
             # 1 active, 0 inactive, None undetermined
@@ -157,11 +192,6 @@ class _Side:
         rad = [max(abs(a), abs(b)) for a, b in zip(self.lo, self.hi)]
         self.tb = [sum((abs(p_k) * r for p_k, r in zip(p, rad)), Fraction(0)) for p in self.P]
         self.tb_i, self.tb_den = _ints(self.tb)
-        if any(q.denominator != 1 for q in self.lo + self.hi):
-            raise Reject(f"{self.name}: the box must have integer bounds")
-        self.lo_i, self.hi_i = [int(q) for q in self.lo], [int(q) for q in self.hi]
-        # integer matrix [P; M; c] for fast exact combinations
-        self.mat, self.mat_den = _as_int_matrix(self.P + self.M + [self.c])
         steps = self.wit.get("tighten", [])
         if not isinstance(steps, list):
             raise Reject(f"{self.name}: tighten must be a list")
@@ -215,9 +245,7 @@ class _Side:
         if mu < 0 or lam < 0:
             raise Reject(f"{self.name}: negative multiplier in a cut")
         sj = mu if fixed[j] == 1 else -mu
-        base = self.M[k] if sense == "hi" else [-q for q in self.M[k]]
-        vec = [a + sj * b for a, b in zip(base, self.M[j])]
-        bound = self._lagrange_max(vec, lam)
+        bound = self._lagrange_max([(k, Fraction(1 if sense == "hi" else -1)), (j, sj)], lam)
         if sense == "hi":
             self.h[k] = min(self.h[k], _float_up(bound))
         else:
@@ -290,15 +318,16 @@ class _Side:
         if y0 < 0:
             raise Reject(f"{self.name}: negative objective multiplier")
         alpha = self.alpha
-        y1 = [Fraction(0)] * self.kP
-        y2 = [Fraction(0)] * self.kP
-        ysum = Fraction(0)
-        ythr = Fraction(0)
-        yreg: dict[int, Fraction] = {}
-        ychord: dict[int, Fraction] = {}
+        zero = (0, 1)
+        y1 = [zero] * self.kP
+        y2 = [zero] * self.kP
+        ysum = zero
+        ythr = zero
+        yreg: dict[int, tuple[int, int]] = {}
+        ychord: dict[int, tuple[int, int]] = {}
         for key, val in leaf["y"].items():
-            q = Q(val)
-            if q < 0:
+            q = _ratio(val)  # (numerator, denominator > 0)
+            if q[0] < 0:
                 raise Reject(f"{self.name}: negative multiplier on row {key}")
             kind, _, idx = str(key).partition(":")
             if kind == "sum" and not idx:
@@ -323,7 +352,8 @@ class _Side:
         # same sums as with Fractions, without a gcd per operation.
         unf = [j for j in range(self.kM) if self.phase[j] is None and j not in fixed]
         regs = sorted(yreg)
-        Y, Dy = _ints(y1 + y2 + [ysum, ythr, y0] + [yreg[j] for j in regs] + [ychord.get(j, Fraction(0)) for j in unf])
+        Y, Dy = _ints_p(y1 + y2 + [ysum, ythr, (y0.numerator, y0.denominator)] + [yreg[j] for j in regs]
+                        + [ychord.get(j, zero) for j in unf])
         kP = self.kP
         Y1, Y2 = Y[:kP], Y[kP:2 * kP]
         Ysum, Ythr, Y0 = Y[2 * kP:2 * kP + 3]
