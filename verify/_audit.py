@@ -28,6 +28,7 @@ import numpy as np
 from ._data import Dataset
 from ._errors import InputError
 from ._network import Network
+from ._io import jsonable
 
 __all__ = ["audit", "write_report"]
 
@@ -38,22 +39,6 @@ def _finite(x):
         return None
     x = float(x)
     return x if math.isfinite(x) else None
-
-
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, (np.bool_, bool)):
-        return bool(obj)
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return _finite(obj)
-    return obj
 
 
 def _run_history(run, tau: float) -> dict:
@@ -152,7 +137,7 @@ def audit(net: Network, data: Dataset | None = None, test: Dataset | None = None
             raise InputError(f"--exact needs the exact-disagreement solver ({exc})") from None
         res = exact_disagreement(net, np.asarray(out["direction"]), time_limit=exact_time_limit)
         out["exact"] = res.to_dict()
-    out = _jsonable(out)
+    out = jsonable(out)
     if report_dir is not None:
         out["report"] = str(write_report(report_dir, net, out, data=data, test=test, run=run))
     return out

@@ -125,8 +125,6 @@ def largest_root(params: tuple, steps: int, max_iter: int = 400) -> tuple[float,
 
 def _upper(x) -> float:
     """Smallest float ≥ every point of the arb ball x."""
-    import flint
-
     if not x.is_finite():
         return math.inf
     m, r = x.mid(), x.rad()

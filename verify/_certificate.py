@@ -19,12 +19,11 @@ import math
 import os
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from . import __version__
-from ._io import atomic_write_json, sha256_file
+from ._io import atomic_write_json, jsonable as to_jsonable, sha256_file  # noqa: F401  (re-export)
 
 SCHEMA = "verify.certificate/1"
 KINDS = ("separability", "non-separability", "convergence", "linearity", "clustering", "disagreement")
@@ -101,16 +100,3 @@ def make_certificate(kind: str, inputs: list[dict], parameters: dict, claims: li
 def write_certificate(path: str | os.PathLike, cert: dict) -> Path:
     """Write atomically as indented JSON."""
     return atomic_write_json(path, cert)
-
-
-def to_jsonable(obj: Any) -> Any:
-    """numpy scalars/arrays → plain Python for JSON."""
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, (np.floating, np.integer, np.bool_)):
-        return obj.item()
-    return obj

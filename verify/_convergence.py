@@ -195,7 +195,7 @@ def _per_step_ratio(run, params: dict) -> dict:
     checker re-derives the claims rigorously)."""
     tr = run.trajectory
     X, y = run.data.X, run.data.y
-    d, m, T = X.shape[1], 2 * run.config.width, tr.step_z.shape[0]
+    d, m = X.shape[1], 2 * run.config.width
     eta, a = run.config.lr, run.config.alpha
     idx = tr.step_idx
     x = X[idx]

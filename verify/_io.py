@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -85,6 +86,26 @@ def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
         raise InputError(f"{path}: not a readable .npz file ({exc})") from None
     except Exception as exc:  # zipfile.BadZipFile and friends
         raise InputError(f"{path}: not a readable .npz file ({type(exc).__name__}: {exc})") from None
+
+
+def jsonable(obj: Any) -> Any:
+    """Plain-Python copy of `obj` for JSON: numpy scalars and arrays unwrapped, dict keys as
+    strings, and NaN/inf floats as None (JSON has no such numbers, and the checker refuses
+    the non-standard `NaN` tokens)."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        f = float(obj)
+        return f if math.isfinite(f) else None
+    return obj
 
 
 def json_scalar(value: np.ndarray | str) -> Any:

@@ -51,6 +51,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._certificate import round_down, round_up
 from ._data import Dataset, save_dataset
 from ._errors import InputError
 
@@ -149,16 +150,6 @@ def _sqrt_hi(q: Fraction, bits: int = 160) -> Fraction:
     n = q.numerator * q.denominator << (2 * bits)
     s = math.isqrt(n)
     return Fraction(s if s * s == n else s + 1, q.denominator << bits)
-
-
-def _round_down(q: Fraction) -> float:
-    f = float(q)
-    return f if Fraction(f) <= q else math.nextafter(f, -math.inf)
-
-
-def _round_up(q: Fraction) -> float:
-    f = float(q)
-    return f if Fraction(f) >= q else math.nextafter(f, math.inf)
 
 
 def _exact_primal(Z: np.ndarray, w: np.ndarray) -> Fraction:
@@ -502,7 +493,7 @@ def max_margin(data: Dataset, bias: bool = False, *, max_rounds: int = 100) -> M
                                 how, rounds, len(W), time.perf_counter() - t0)
         xx = sum((v * v for v in x), Fraction(0))
         up = _sqrt_hi(xx)
-        lower, upper = _round_down(xx / up), _round_up(up)
+        lower, upper = round_down(xx / up), round_up(up)
         wf = np.array([float(v) for v in x])
         return MarginResult(True, wf / np.linalg.norm(wf), lower, upper, (upper - lower) / upper, np.asarray(S),
                             bias, n, d, wf, S, lam, how, rounds, len(W), time.perf_counter() - t0, w_exact=x)
@@ -543,7 +534,7 @@ def max_margin(data: Dataset, bias: bool = False, *, max_rounds: int = 100) -> M
                 f"{data.source}: no float64 separator is certified to separate exactly and neither "
                 "certificate could be completed in exact arithmetic: undecided at float64 precision")
         return res
-    lower, upper = _round_down(best_lo), _round_up(best_up)
+    lower, upper = round_down(best_lo), round_up(best_up)
     if (upper - lower) / upper > GAP_TARGET:
         res = exact(start)
         if res is not None and (not res.separable or res.gap < (upper - lower) / upper):

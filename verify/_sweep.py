@@ -67,6 +67,7 @@ from typing import Any
 import numpy as np
 
 from ._errors import InputError
+from ._io import jsonable
 
 __all__ = ["SweepSpec", "load_sweep", "expand_grid", "cell_hash", "run_cell", "run_sweep",
            "load_cells", "build_results", "estimate_wall", "CELL_FORMAT"]
@@ -295,28 +296,11 @@ def _disagree(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean((a > 0) != (b > 0)))
 
 
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, (np.bool_, bool)):
-        return bool(obj)
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating, float)):
-        f = float(obj)
-        return f if math.isfinite(f) else None
-    return obj
-
-
 def _foundation_measures(run, X_test: np.ndarray, test) -> tuple[dict, dict]:
     """Measures that need only the trainer's output (§2 sums, §3 direction, §4 t₀)."""
     from ._limit import angle_deg, network_direction
 
-    data, net, traj, cfg = run.data, run.final, run.trajectory, run.config
+    data, net, traj = run.data, run.final, run.trajectory
     z = net.margins(data.X, data.y)
     m: dict[str, Any] = {
         "n": data.n, "d": data.d, "radius": data.radius,
@@ -394,12 +378,12 @@ def run_cell(cell: dict) -> dict:
         rec.update(status="failed", error=f"{type(exc).__name__}: {exc}{where}", measures={}, curves={},
                    certificates={})
     rec["seconds"] = time.perf_counter() - t_start
-    return _jsonable(rec)
+    return jsonable(rec)
 
 
 def _measure_cell(cell: dict) -> tuple[dict, dict, dict]:
     from ._data import load_dataset
-    from ._train import TrainConfig, save_run, train
+    from ._train import TrainConfig, train
 
     data = load_dataset(cell["data"])
     config = TrainConfig(width=cell["width"], alpha=cell["alpha"], lr=cell["lr"], steps=cell["steps"],
@@ -712,7 +696,7 @@ def run_sweep(config_path, out_dir, *, scheduler: str | None = None, workers: in
                     try:
                         rec = fut.result()
                     except Exception as exc:  # lost worker, unpicklable result: recorded, not fatal
-                        rec = _jsonable({"format": CELL_FORMAT, "hash": cell_hash(cell), "config": cell,
+                        rec = jsonable({"format": CELL_FORMAT, "hash": cell_hash(cell), "config": cell,
                                          "status": "failed", "error": f"{type(exc).__name__}: {exc}",
                                          "measures": {}, "curves": {}, "certificates": {}, "seconds": None})
                     atomic_write_json(cells_dir / f"{rec['hash']}.json", rec)
