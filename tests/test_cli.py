@@ -85,3 +85,18 @@ def test_module_entry_point(tmp_path):
                            "nan", "--lr", "1", "--steps", "1", "--out", str(tmp_path / "r.npz")],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "alpha" in proc.stderr and not (tmp_path / "r.npz").exists()
+
+
+def test_certify_all_skips_convergence_without_step_records(tmp_path, capsys):
+    run_file = tmp_path / "run.npz"
+    assert _run(TRAIN + ["--out", str(run_file)], capsys)[0] == 0
+    code, out, err = _run(["certify", str(run_file), "--out", str(tmp_path / "c"), "--json"], capsys)
+    assert code == 0, err
+    res = json.loads(out)
+    assert set(res["certificates"]) == {"clustering", "linearity"}
+    assert "record-steps" in res["skipped"]["convergence"]
+    code, out, err = _run(["check"] + list(res["certificates"].values()), capsys)
+    assert code == 0, out
+    # asked for explicitly, the convergence certificate is refused (exit 2) and nothing is written
+    code, _, err = _run(["certify", str(run_file), "--kind", "convergence", "--out", str(tmp_path / "c2")], capsys)
+    assert code == 2 and "record-steps" in err and not (tmp_path / "c2").exists()
