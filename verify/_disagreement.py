@@ -119,6 +119,8 @@ class _LP:
 
         self.hs = highspy
         self.h = _quiet_highs(highspy)
+        # the LPs are small and solved by the thousand: presolve costs more than it saves
+        self.h.setOptionValue("presolve", "off")
         self.calls = 0
 
     def solve(self, obj, A, b, lo, hi):
@@ -422,35 +424,45 @@ class _SideSolver:
 
     # ---- LPs -----------------------------------------------------------------------
     def _lp(self, fixed: dict, thr: bool = False):
+        """The node's LP rows (keys as the checker names them), right sides and variable box."""
         d, kP, a = self.d, self.kP, self.alpha
         unf = [j for j in range(self.kM) if self.phase[j] is None and j not in fixed]
-        ns = len(unf)
+        ns, nf = len(unf), len(fixed)
         n = d + kP + ns
-        rows, keys, b = [], [], []
-        for i in range(kP):
-            r = np.zeros(n); r[:d] = self.P[i]; r[d + i] = -1; rows.append(r); keys.append(f"p1:{i}"); b.append(0.0)
-        for i in range(kP):
-            r = np.zeros(n); r[:d] = a * self.P[i]; r[d + i] = -1; rows.append(r); keys.append(f"p2:{i}"); b.append(0.0)
-        r = np.zeros(n); r[d:d + kP] = 1.0
+        m = 2 * kP + 1 + nf + ns + (1 if thr else 0)
+        A = np.zeros((m, n))
+        A[:kP, :d] = self.P
+        A[kP:2 * kP, :d] = a * self.P
+        A[np.arange(2 * kP), d + np.r_[np.arange(kP), np.arange(kP)]] = -1.0
+        r = 2 * kP  # the sum row
+        A[r, d:d + kP] = 1.0
+        slope = np.zeros(self.kM)
         for j in range(self.kM):
             ph = self.phase[j] if self.phase[j] is not None else fixed.get(j)
             if ph is not None:
-                r[:d] -= (1.0 if ph == 1 else a) * self.M[j]
-        r[d + kP:] = -1.0
-        rows.append(r); keys.append("sum"); b.append(0.0)
-        for j, ph in fixed.items():
-            r = np.zeros(n); r[:d] = -self.M[j] if ph == 1 else self.M[j]
-            rows.append(r); keys.append(f"reg:{j}"); b.append(0.0)
-        for col, j in enumerate(unf):
-            h, l_ = self.h[j], self.l[j]
-            r = np.zeros(n); r[:d] = -(h - a * l_) * self.M[j]; r[d + kP + col] = h - l_
-            rows.append(r); keys.append(f"chord:{j}"); b.append(-(1 - a) * h * l_)
+                slope[j] = 1.0 if ph == 1 else a
+        A[r, :d] = -(slope @ self.M)
+        A[r, d + kP:] = -1.0
+        fj = list(fixed)
+        if nf:
+            sg = np.array([-1.0 if fixed[j] == 1 else 1.0 for j in fj])
+            A[r + 1:r + 1 + nf, :d] = sg[:, None] * self.M[fj]
+        b = np.zeros(m)
+        if ns:
+            h, l_ = self.h[unf], self.l[unf]
+            rc = r + 1 + nf
+            A[rc:rc + ns, :d] = -(h - a * l_)[:, None] * self.M[unf]
+            A[rc + np.arange(ns), d + kP + np.arange(ns)] = h - l_
+            b[rc:rc + ns] = -(1 - a) * h * l_
+        keys = ([f"p1:{i}" for i in range(kP)] + [f"p2:{i}" for i in range(kP)] + ["sum"]
+                + [f"reg:{j}" for j in fj] + [f"chord:{j}" for j in unf])
         if thr:
-            r = np.zeros(n); r[:d] = -self.c
-            rows.append(r); keys.append("thr"); b.append(-self.U)
-        blo = np.r_[self.lo, -self.tb, [a * self.l[j] for j in unf]]
-        bhi = np.r_[self.hi, self.tb, [self.h[j] for j in unf]]
-        return np.array(rows), np.array(b), (blo, bhi), keys, unf
+            A[-1, :d] = -self.c
+            b[-1] = -self.U
+            keys.append("thr")
+        blo = np.concatenate([self.lo, -self.tb, a * self.l[unf]])
+        bhi = np.concatenate([self.hi, self.tb, self.h[unf]])
+        return A, b, (blo, bhi), keys, unf
 
     def solve(self, node: _Node) -> None:
         self.nodes += 1
