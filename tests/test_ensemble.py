@@ -84,6 +84,20 @@ class TestNumbaEqualsSingleRuns:
         for s, r in zip([2, 3, 4], train_ensemble(big, cfg, [2, 3, 4])):
             _assert_same_run(train(big, replace(cfg, seed=s)), r, exact=True)
 
+    @pytest.mark.parametrize("width,d", [(1, 7), (5, 9), (4, 3)])
+    def test_columns_engine_bitwise(self, width, d):
+        # the vectorized batch-1 engine: columns d mod 4 ≠ 0 (the tail accumulator), one neuron per sign
+        small = verify.teacher_dataset(n=60, d=d, seed=1, margin=0.05)
+        cfg = verify.TrainConfig(width=width, alpha=0.25, lr=0.3, steps=400, snapshots=3, eps=(0.05, 0.5))
+        X, W = small.X, np.zeros((1, width, d))
+        assert type(_ensemble.make_engine("cpu", None, None, X, small.y, W, W, cfg, None, np.ones(1))).__name__ \
+            == "ColumnsEngine"
+        runs = train_ensemble(small, cfg, [7, 8, 9])
+        for s, r in zip([7, 8, 9], runs):
+            _assert_same_run(train(small, replace(cfg, seed=s)), r, exact=True)
+        if width > 1:  # one neuron per sign always shares its σ'
+            assert any(r.trajectory.shared_fail_count > 0 for r in runs)  # the σ'-sharing state is exercised
+
     def test_runs_differ_across_seeds(self, numba_runs):
         a, b = numba_runs["sgd"][0], numba_runs["sgd"][1]
         assert not np.array_equal(a.final.W_pos, b.final.W_pos)
@@ -142,17 +156,25 @@ class TestDraw:
 class TestBounded:
     def test_index_blocks_within_budget(self, data, monkeypatch):
         seen = []
-        orig = _ensemble.NumbaEngine.advance
 
-        def spy(self, idx, t_base):
-            seen.append(idx.size)
-            return orig(self, idx, t_base)
+        def spying(cls):
+            orig = cls.advance
+
+            def spy(self, idx, t_base):
+                seen.append((type(self).__name__, idx.size))
+                return orig(self, idx, t_base)
+
+            monkeypatch.setattr(cls, "advance", spy)
 
         monkeypatch.setattr(_ensemble, "INDEX_BUDGET", 64)
-        monkeypatch.setattr(_ensemble.NumbaEngine, "advance", spy)
+        spying(_ensemble.NumbaEngine)
+        spying(_ensemble.ColumnsEngine)
         R = 4
-        train_ensemble(data, replace(CONFIGS["sgd"], steps=300, snapshots=0), list(range(R)))
-        assert seen and max(seen) <= 64 and sum(seen) == 300 * R
+        for cfg, engine in [(CONFIGS["sgd"], "ColumnsEngine"), (CONFIGS["records-zero-init"], "NumbaEngine")]:
+            seen.clear()
+            train_ensemble(data, replace(cfg, steps=300, snapshots=0), list(range(R)))
+            assert seen and {name for name, _ in seen} == {engine}
+            assert max(size for _, size in seen) <= 64 and sum(size for _, size in seen) == 300 * R
 
     def test_no_per_step_arrays_unless_asked(self, data):
         X, y = data.X, data.y

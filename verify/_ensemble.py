@@ -4,10 +4,13 @@ Each run of an ensemble is exactly the run `train(data, replace(config, seed=s))
 the same update of THEORY.md §0 (`w_j += η g_t y σ'(⟨w_j,x⟩) x`, `u_j −= η g_t y σ'(⟨u_j,x⟩) x`,
 `σ'(0) = α`), its own initialization (`init_weights(…, seed=s)`), its own sample order
 (`IndexStream(…, seed=s)`), the same data. What the ensemble adds is only *how* the runs are
-scheduled: on the CPU one compiled kernel advances all runs of a block of steps, one run per
-thread (numba `prange` over runs, each run doing exactly the single-run kernel `sgd_chunk`), so
-the CPU results are bit-for-bit those of separate `train` calls — running sums, ε counts,
-shared-σ' state, snapshots and all. On a GPU (`device="cuda"`) the runs advance in PyTorch or
+scheduled: on the CPU one compiled kernel advances all runs of a block of steps, runs spread
+over the cores (numba `prange`). Batch-1 SGD without per-step records uses `sgd1_columns`, which
+keeps each run's weights transposed so that the m neurons are the SIMD dimension and fuses the
+update of step t with the forward pass of step t + 1; every other case runs the single-run
+kernel `sgd_chunk` itself. Both perform, per run, exactly `sgd_chunk`'s floating-point operations
+in its order (no sum is reassociated), so the CPU results are bit-for-bit those of separate
+`train` calls — running sums, ε counts, shared-σ' state, snapshots and all. On a GPU (`device="cuda"`) the runs advance in PyTorch or
 in a fused Triton kernel (`verify._ensemble_torch`); there the results equal the CPU path to
 floating-point tolerance (float32 weights, float64 running sums) over a horizon — σ' is
 discontinuous, so different summation orders eventually separate a trajectory (see that module).
@@ -39,7 +42,7 @@ from . import __version__
 from ._data import Dataset
 from ._errors import InputError
 from ._io import atomic_write_json
-from ._kernels import N_SUMS, sgd_chunk
+from ._kernels import N_SUMS, sgd1_columns, sgd_chunk
 from ._network import Network
 from ._train import (SUM_NAMES, IndexStream, Run, TrainConfig, Trajectory, _train_stats,
                      _unit_reference, init_weights, load_run, save_run, snapshot_steps)
@@ -147,6 +150,51 @@ class NumbaEngine:
         return loss, err, flips, patterns
 
 
+@nb.njit(cache=True, parallel=True)
+def ensemble_columns_chunk(X, y, Wt, kp, alpha, lr, idx, sums, gthr, counts, state, t_base, xx_all):
+    """Advance every run by `idx.shape[1]` batch-1 steps (`sgd1_columns` on its (d, m) weights), runs in parallel.
+
+    Args:
+        Wt: (R, d, m) transposed weights, columns < kp positive neurons, the rest negative.
+        idx: (R, T) sampled indices.
+        sums, counts, state: (R, N_SUMS), (R, E), (R, 2) per-run bookkeeping.
+    """
+    for r in nb.prange(Wt.shape[0]):
+        sgd1_columns(X, y, Wt[r], kp, alpha, lr, idx[r], sums[r], gthr, counts[r], state[r], t_base, xx_all)
+
+
+class ColumnsEngine(NumbaEngine):
+    """The CPU engine for batch-1 SGD without per-step records (the statistics-over-seeds case).
+
+    Each run's weights are kept transposed, (d, m) with the m = 2k neurons contiguous, so that
+    `sgd1_columns` vectorizes across neurons; it performs exactly the operations of `sgd_chunk`,
+    so the results are the same bits (tested against `train`).
+    """
+
+    def __init__(self, X, y, Wp, Wn, alpha, lr, ref, gthr, rec_on, T):
+        super().__init__(X, y, Wp, Wn, alpha, lr, ref, gthr, rec_on, T)
+        self.k = self.Wp.shape[1]
+        self.Wt = np.ascontiguousarray(np.concatenate([self.Wp, self.Wn], axis=1).transpose(0, 2, 1))
+
+    def advance(self, idx: np.ndarray, t_base: int) -> None:
+        ensemble_columns_chunk(self.X, self.y, self.Wt, self.k, self.alpha, self.lr,
+                               np.ascontiguousarray(idx[:, :, 0]), self.sums, self.gthr, self.counts,
+                               self.state, t_base, self.xx_all)
+
+    def _sync(self) -> None:
+        # the (R, k, d) weights of the base class, from the transposed ones
+        self.Wp[...] = self.Wt[:, :, :self.k].transpose(0, 2, 1)
+        self.Wn[...] = self.Wt[:, :, self.k:].transpose(0, 2, 1)
+
+    def weights(self):
+        self._sync()
+        return super().weights()
+
+    def snapshot_stats(self, data: Dataset, prev):
+        self._sync()
+        return super().snapshot_stats(data, prev)
+
+
 def _single_threaded_blas():
     try:
         from threadpoolctl import threadpool_limits
@@ -207,7 +255,9 @@ def make_engine(device: str, backend: str | None, dtype: str | None, X, y, Wp, W
     if device == "cpu" and backend in (None, "numba"):
         if dtype not in (None, "float64"):
             raise InputError(f"the numba engine computes in float64 only, not {dtype!r}")
-        return NumbaEngine(X, y, Wp, Wn, config.alpha, config.lr, ref, gthr, config.record_steps, config.steps)
+        # batch-1 SGD without per-step records (the statistics-over-seeds case): vectorized across neurons
+        cls = ColumnsEngine if config.batch == 1 and not config.record_steps else NumbaEngine
+        return cls(X, y, Wp, Wn, config.alpha, config.lr, ref, gthr, config.record_steps, config.steps)
     if backend == "numba":
         raise InputError(f"the numba backend runs on the CPU only, not on {device!r}")
     from ._ensemble_torch import TorchEngine

@@ -197,3 +197,138 @@ def sgd_chunk(X, y, Wp, Wn, alpha, lr, idx, ref, sums, gthr, counts, state,
 def empty_records():
     """Zero-length per-step buffers, for runs that do not record per step."""
     return (np.empty(0, np.int64), np.empty(0), np.empty(0), np.empty(0), np.empty(0), np.empty(0))
+
+
+
+# ---- ensembles: batch-1 SGD with the neurons as the vector dimension ------------------------
+# The same arithmetic as `sgd_chunk` (b = 1, no per-step records), operation for operation, on
+# the transposed weights Wt[c, j] (column c of every neuron contiguous). Neuron j's dot product
+# still runs over c in `_dot_row`'s order — accumulator k takes the columns c ≡ k mod 4 in
+# increasing c, the tail goes to accumulator 0, and the four are summed as (0 + 1) + (2 + 3) —
+# but the loop over c is outside and the loop over the m neurons inside: m independent
+# accumulations that the compiler packs into SIMD vectors without reordering any neuron's sum.
+# The update of step t and the forward pass of step t + 1 share one sweep over the weights.
+
+
+@nb.njit(cache=True, inline="always")
+def _cols_forward(Wt, X, i, acc, P):
+    d, m = Wt.shape
+    d4 = d - d % 4
+    acc[:, :] = 0.0
+    for c in range(d):
+        ar = acc[c % 4] if c < d4 else acc[0]
+        wr = Wt[c]
+        xv = X[i, c]
+        for j in range(m):
+            ar[j] += wr[j] * xv
+    for j in range(m):
+        P[j] = (acc[0, j] + acc[1, j]) + (acc[2, j] + acc[3, j])
+
+
+@nb.njit(cache=True, inline="always")
+def _cols_update_forward(Wt, X, i, inext, A, acc, P):
+    # Wt[c, j] += A[j]·x_i[c] (A signed: W − a·x = W + (−a)·x exactly in IEEE arithmetic), and in
+    # the same sweep the preactivations ⟨w_j, x_inext⟩ of the next step from the new weights
+    d, m = Wt.shape
+    d4 = d - d % 4
+    acc[:, :] = 0.0
+    for c in range(d):
+        ar = acc[c % 4] if c < d4 else acc[0]
+        wr = Wt[c]
+        xv = X[i, c]
+        xn = X[inext, c]
+        # two loops over the row (it is in L1): each one alone is simple enough to vectorize
+        for j in range(m):
+            wr[j] += A[j] * xv
+        for j in range(m):
+            ar[j] += wr[j] * xn
+    for j in range(m):
+        P[j] = (acc[0, j] + acc[1, j]) + (acc[2, j] + acc[3, j])
+
+
+@nb.njit(cache=True)
+def sgd1_columns(X, y, Wt, kp, alpha, lr, idx, sums, gthr, counts, state, t_base, xx_all):
+    """`sgd_chunk` for batch 1 without per-step records, on transposed weights; the same bits.
+
+    Args:
+        Wt: (d, m) weights, column j < kp the positive neuron w_j, column kp + j the negative u_j; in place.
+        idx: (T,) sampled indices.
+        sums, counts, state: as in `sgd_chunk`.
+        xx_all: ‖x_i‖² for every training point.
+    """
+    T = idx.shape[0]
+    d, m = Wt.shape
+    acc = np.empty((4, m))
+    P = np.empty(m)
+    A = np.empty(m)
+    sp = np.empty(m)
+    if T == 0:
+        return
+    _cols_forward(Wt, X, idx[0], acc, P)
+    for t in range(T):
+        # the per-step arithmetic of `sgd_chunk` for b = 1, operation for operation
+        i = idx[t]
+        yi = y[i]
+        out = 0.0
+        s = 0.0
+        s2 = 0.0
+        for j in range(kp):
+            p = P[j]
+            if p > 0.0:
+                sp[j] = 1.0
+                out += p
+            else:
+                sp[j] = alpha
+                out += alpha * p
+            s += sp[j]
+            s2 += sp[j] * sp[j]
+        for j in range(kp, m):
+            q = P[j]
+            if q > 0.0:
+                sp[j] = 1.0
+                out -= q
+            else:
+                sp[j] = alpha
+                out -= alpha * q
+            s += sp[j]
+            s2 += sp[j] * sp[j]
+        z = yi * out
+        g = _expit_neg(z)
+        loss = _softplus_neg(z)
+        xx = xx_all[i]
+        shared = True
+        for j in range(1, kp):
+            if sp[j] != sp[0]:
+                shared = False
+        for j in range(kp + 1, m):
+            if sp[j] != sp[kp]:
+                shared = False
+        # `sgd_chunk` accumulates the (batch-)means from 0.0 before adding them to the sums
+        g_mean = 0.0
+        gs_mean = 0.0
+        gz_mean = 0.0
+        sq_mean = 0.0
+        loss_mean = 0.0
+        g_mean += g
+        gs_mean += g * s
+        gz_mean += g * z
+        sq_mean += g * g * xx * s2
+        loss_mean += loss
+        coef = lr * g * yi
+        for j in range(kp):
+            A[j] = coef * sp[j]
+        for j in range(kp, m):
+            A[j] = -(coef * sp[j])
+        sums[0] += g_mean
+        sums[1] += gs_mean
+        sums[2] += gz_mean
+        sums[3] += sq_mean
+        sums[4] += loss_mean
+        for k in range(gthr.shape[0]):
+            if g_mean > gthr[k]:
+                counts[k] += 1
+        if not shared:
+            state[0] = t_base + t
+            state[1] += 1
+        # after the last step the forward pass is not needed; computing it for x_i is harmless
+        _cols_update_forward(Wt, X, i, idx[t + 1] if t + 1 < T else i, A, acc, P)
