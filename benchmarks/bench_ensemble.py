@@ -12,7 +12,11 @@ units), α=0.5, η=0.01, batch-1 uniform sampling, R runs with their own seeds.
   steps 0 and T with training loss/error/pattern flips); the time is the library's own wall
   time of the whole ensemble (index drawing and snapshot statistics included).
 * baseline: the R runs as one batched matrix product per step (`torch.bmm` forward, one `bmm`
-  outer-product update), float32, no bookkeeping at all — the cheapest honest PyTorch version.
+  outer-product update), float32 weights, in two versions: with no bookkeeping at all (the
+  cheapest PyTorch version, a lower bound on its cost), and with the bookkeeping ours does every
+  step (the five running sums Σg, Σg·s, Σg·z, Σg²‖x‖²Σσ'², Σℓ and the ε counts, in float64; the
+  shared-σ' state) — the like-for-like comparison. Ours computes in float64 throughout (it must
+  equal `train` bit for bit), the baseline in float32.
 * ours (GPU): the fused Triton kernel (weights stay in registers over a block of steps),
   float32 weights and float64 sums, timed at the engine (indices drawn once, up front) and
   end to end through `train_ensemble` (indices drawn on the host from each run's stream).
@@ -35,8 +39,12 @@ K, ALPHA, LR = 50, 0.5, 0.01
 
 
 def torch_batched(data, R: int, steps: int, device: str = "cpu", dtype: str = "float32",
-                  repeats: int = REPEATS) -> float:
-    """Run-steps/s of the PyTorch baseline: R runs stacked (R, m, d), one `bmm` each way per step."""
+                  repeats: int = REPEATS, bookkeeping: bool = False) -> float:
+    """Run-steps/s of the PyTorch baseline: R runs stacked (R, m, d), one `bmm` each way per step.
+
+    With `bookkeeping`, every step also updates what ours keeps per run: the five float64 running
+    sums, the ε counts and the shared-σ' state (last failing step, number of failures).
+    """
     import torch
 
     dt, dev = getattr(torch, dtype), torch.device(device)
@@ -47,28 +55,47 @@ def torch_batched(data, R: int, steps: int, device: str = "cpu", dtype: str = "f
     sign = torch.cat([torch.ones(K), -torch.ones(K)]).to(dev, dt)
     one, alpha = torch.ones((), dtype=dt, device=dev), torch.full((), ALPHA, dtype=dt, device=dev)
     idx = torch.randint(0, data.n, (steps + 3, R), generator=gen).to(dev)
+    f64 = torch.float64
+    xx = torch.tensor(np.einsum("ij,ij->i", data.X, data.X), dtype=f64, device=dev)
+    gthr = torch.tensor(-np.expm1(-np.array([0.01, 0.1])), dtype=f64, device=dev).unsqueeze(-1)
+    sums = torch.zeros(5, R, dtype=f64, device=dev)
+    counts = torch.zeros(gthr.shape[0], R, dtype=torch.int64, device=dev)
+    last_fail = torch.full((R,), -1, dtype=torch.int64, device=dev)
+    n_fail = torch.zeros(R, dtype=torch.int64, device=dev)
 
-    def step(i):
+    def step(i, t):
         x, yi = X[i], y[i]                                    # (R, d), (R,)
         pre = torch.bmm(W, x.unsqueeze(-1)).squeeze(-1)       # (R, m)
         sp = torch.where(pre > 0, one, alpha)
         out = (sp * pre) @ sign                               # σ(p) = σ'(p)·p
-        g = torch.sigmoid(-yi * out)
+        z = yi * out
+        g = torch.sigmoid(-z)
         coef = (LR * g * yi).unsqueeze(-1) * sp * sign        # (R, m)
         W.add_(torch.bmm(coef.unsqueeze(-1), x.unsqueeze(1)))
+        if bookkeeping:
+            g64, s = g.to(f64), sp.sum(1).to(f64)
+            sums[0] += g64
+            sums[1] += g64 * s
+            sums[2] += g64 * z.to(f64)
+            sums[3] += g64 * g64 * xx[i] * (sp * sp).sum(1).to(f64)
+            sums[4] += torch.nn.functional.softplus(-z).to(f64)
+            counts.add_(g64 > gthr)
+            fail = (sp[:, :K] != sp[:, :1]).any(1) | (sp[:, K:] != sp[:, K:K + 1]).any(1)
+            last_fail.copy_(torch.where(fail, t, last_fail))
+            n_fail.add_(fail)
 
     def sync():
         if dev.type == "cuda":
             torch.cuda.synchronize()
 
     for t in range(3):
-        step(idx[t])
+        step(idx[t], t)
     best = 0.0
     for _ in range(repeats):
         sync()
         t0 = time.perf_counter()
         for t in range(3, steps + 3):
-            step(idx[t])
+            step(idx[t], t)
         sync()
         best = max(best, R * steps / (time.perf_counter() - t0))
     return best
@@ -127,16 +154,29 @@ def cpu_main(args) -> None:
 
     import os
 
-    print(f"CPU: {torch.get_num_threads()} torch threads; numba threads {__import__('numba').get_num_threads()}; "
+    print(f"CPU: up to {torch.get_num_threads()} torch threads; numba threads {__import__('numba').get_num_threads()}; "
           f"n={data.n}, d={data.d}, {2 * K} neurons; load average {os.getloadavg()[0]:.2f}")
+    # PyTorch's small parallel regions collapse when another process holds a core (measured on
+    # this 2-core machine under load: 2.5k run-steps/s with 2 threads against 80k with 1), so
+    # the baseline gets the better of one thread and all threads, each measurement
+    thread_counts = sorted({1, torch.get_num_threads()})
     for R in args.runs:
-        ours = base = 0.0
-        for _ in range(REPEATS):  # interleaved, so that both sides see the same load on a shared machine
+        ours = 0.0
+        base = {b: (0.0, 0) for b in (False, True)}
+        tsteps = max(20, args.torch_steps // R)
+        for _ in range(REPEATS):  # interleaved, so that all sides see the same load on a shared machine
             ours = max(ours, ensemble_rate(data, R, args.steps, repeats=1))
-            base = max(base, torch_batched(data, R, max(20, args.torch_steps // R), repeats=1))
-        print(f"R={R:5d}  ours (numba, full bookkeeping) {ours:12,.0f} run-steps/s   "
-              f"PyTorch bmm (float32, no bookkeeping) {base:10,.0f} run-steps/s   ratio {ours / base:6.1f}x  "
-              f"(load average {os.getloadavg()[0]:.2f})", flush=True)
+            for bk in (False, True):
+                for th in thread_counts:
+                    torch.set_num_threads(th)
+                    base[bk] = max(base[bk], (torch_batched(data, R, tsteps, repeats=1, bookkeeping=bk), th))
+            torch.set_num_threads(thread_counts[-1])
+        print(f"R={R:5d}  ours (numba float64, full bookkeeping) {ours:11,.0f} run-steps/s", flush=True)
+        for bk, label in ((False, "no bookkeeping  "), (True, "same bookkeeping")):
+            rate, th = base[bk]
+            print(f"        PyTorch bmm float32, {label}  {rate:11,.0f} run-steps/s   ratio {ours / rate:5.1f}x"
+                  f"   ({th} torch thread{'s' if th > 1 else ''})")
+        print(f"        (load average {os.getloadavg()[0]:.2f})", flush=True)
 
 
 def _have_triton(device: str) -> bool:

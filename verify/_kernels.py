@@ -272,26 +272,22 @@ def sgd1_columns(X, y, Wt, kp, alpha, lr, idx, sums, gthr, counts, state, t_base
         out = 0.0
         s = 0.0
         s2 = 0.0
+        # σ' by selection, not by branch (the signs of the preactivations are unpredictable);
+        # `sgd_chunk` adds p where σ' = 1, and 1.0·p is p exactly, so v·p is the same number
         for j in range(kp):
             p = P[j]
-            if p > 0.0:
-                sp[j] = 1.0
-                out += p
-            else:
-                sp[j] = alpha
-                out += alpha * p
-            s += sp[j]
-            s2 += sp[j] * sp[j]
+            v = 1.0 if p > 0.0 else alpha
+            sp[j] = v
+            out += v * p
+            s += v
+            s2 += v * v
         for j in range(kp, m):
             q = P[j]
-            if q > 0.0:
-                sp[j] = 1.0
-                out -= q
-            else:
-                sp[j] = alpha
-                out -= alpha * q
-            s += sp[j]
-            s2 += sp[j] * sp[j]
+            v = 1.0 if q > 0.0 else alpha
+            sp[j] = v
+            out -= v * q
+            s += v
+            s2 += v * v
         z = yi * out
         g = _expit_neg(z)
         loss = _softplus_neg(z)
