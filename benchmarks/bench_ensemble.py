@@ -3,6 +3,7 @@
     python benchmarks/bench_ensemble.py                 # CPU: numba ensemble vs PyTorch bmm, R = 64, 1024
     python benchmarks/bench_ensemble.py --gpu           # GPU: Triton kernel vs eager PyTorch bmm (cuda)
     python benchmarks/bench_ensemble.py --check         # GPU: results vs the CPU path (max deviations)
+    python benchmarks/bench_ensemble.py --kernel        # CPU, one thread: the two numba kernels alone
 
 Setting (the issue's): linear-teacher data n=1000, d=50; k=50 neurons per sign (100 hidden
 units), α=0.5, η=0.01, batch-1 uniform sampling, R runs with their own seeds.
@@ -179,6 +180,58 @@ def cpu_main(args) -> None:
         print(f"        (load average {os.getloadavg()[0]:.2f})", flush=True)
 
 
+def kernel_main(runs: int = 16, steps: int = 3000) -> None:
+    """One thread: the batch-1 engine's kernel against the single-run kernel over the same runs.
+
+    Both advance the same runs from the same weights on the same indices (asserted bit-identical);
+    no index drawing, no snapshots — the per-core speed of the inner loop alone.
+    """
+    import numba
+
+    from verify._ensemble import ensemble_chunk, ensemble_columns_chunk
+    from verify._kernels import N_SUMS
+
+    numba.set_num_threads(1)
+    data = verify.teacher_dataset(n=1000, d=50, seed=0)
+    X, y = np.ascontiguousarray(data.X), data.y
+    xx = np.einsum("ij,ij->i", X, X)
+    rng = np.random.default_rng(0)
+    Wp, Wn = (rng.standard_normal((runs, K, data.d)) * (1e-3 / data.d ** 0.5) for _ in range(2))
+    idx = rng.integers(0, data.n, size=(runs, steps, 1))
+    gthr = -np.expm1(-np.array([0.01, 0.1]))
+
+    def books():
+        return (np.zeros((runs, N_SUMS)), np.zeros((runs, 2), np.int64),
+                np.tile(np.array([-1, 0], np.int64), (runs, 1)))
+
+    def single():
+        W1, W2 = Wp.copy(), Wn.copy()
+        sums, counts, state = books()
+        e, ei = np.empty((runs, 0)), np.empty((runs, 0), np.int64)
+        ensemble_chunk(X, y, W1, W2, ALPHA, LR, idx, np.empty((0, data.d)), sums, gthr, counts, state, False, 0,
+                       ei, e, e, e, e, e, xx)
+        return np.concatenate([W1, W2], 1), sums, counts, state
+
+    def columns():
+        Wt = np.ascontiguousarray(np.concatenate([Wp, Wn], 1).transpose(0, 2, 1))
+        sums, counts, state = books()
+        ensemble_columns_chunk(X, y, Wt, K, ALPHA, LR, np.ascontiguousarray(idx[:, :, 0]), sums, gthr, counts,
+                               state, 0, xx)
+        return Wt.transpose(0, 2, 1), sums, counts, state
+
+    a, b = single(), columns()
+    assert all(np.array_equal(u, v) for u, v in zip(a, b)), "the two kernels disagree"
+    rates = {}
+    for _ in range(REPEATS):
+        for name, f in (("single-run kernel (sgd_chunk)", single), ("batch-1 engine (sgd1_columns)", columns)):
+            t0 = time.perf_counter()
+            f()
+            rates[name] = max(rates.get(name, 0.0), runs * steps / (time.perf_counter() - t0))
+    for name, rate in rates.items():
+        print(f"1 thread, {runs} runs x {steps} steps: {name:30s} {rate:10,.0f} run-steps/s")
+    print("results bit-identical")
+
+
 def _have_triton(device: str) -> bool:
     import torch
 
@@ -275,6 +328,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--gpu", action="store_true", help="benchmark on CUDA: Triton kernel vs eager PyTorch")
     ap.add_argument("--check", action="store_true", help="compare the CUDA engines with the CPU path")
+    ap.add_argument("--kernel", action="store_true", help="CPU, one thread: batch-1 kernel vs single-run kernel")
     ap.add_argument("--runs", type=lambda s: [int(v) for v in s.split(",")], default=None)
     ap.add_argument("--steps", type=int, default=5000, help="CPU: steps per run of ours")
     ap.add_argument("--torch-steps", type=int, default=40_000, help="CPU: run-steps of the baseline per R")
@@ -283,7 +337,9 @@ def main() -> None:
     ap.add_argument("--e2e-runs", type=int, default=16384, help="GPU: runs of the end-to-end measurement")
     ap.add_argument("--device", default="cuda", help="for --gpu/--check (cpu only to smoke-test the script)")
     args = ap.parse_args()
-    if args.check:
+    if args.kernel:
+        kernel_main()
+    elif args.check:
         gpu_check(args.device)
     elif args.gpu:
         args.runs = args.runs or [1024, 16384, 65536]
