@@ -10,10 +10,11 @@ keeps each run's weights transposed so that the m neurons are the SIMD dimension
 update of step t with the forward pass of step t + 1; every other case runs the single-run
 kernel `sgd_chunk` itself. Both perform, per run, exactly `sgd_chunk`'s floating-point operations
 in its order (no sum is reassociated), so the CPU results are bit-for-bit those of separate
-`train` calls — running sums, ε counts, shared-σ' state, snapshots and all. On a GPU (`device="cuda"`) the runs advance in PyTorch or
-in a fused Triton kernel (`verify._ensemble_torch`); there the results equal the CPU path to
-floating-point tolerance (float32 weights, float64 running sums) over a horizon — σ' is
-discontinuous, so different summation orders eventually separate a trajectory (see that module).
+`train` calls — running sums, ε counts, shared-σ' state, snapshots and all. On a GPU
+(`device="cuda"`) the runs advance in PyTorch or in a fused Triton kernel
+(`verify._ensemble_torch`); there the results equal the CPU path to floating-point tolerance
+(float32 weights, float64 running sums) over a horizon — σ' is discontinuous, so different
+summation orders eventually separate a trajectory (see that module).
 
 Memory: the sampled indices are generated block by block (at most `INDEX_BUDGET` indices in
 flight for all runs together), so memory does not grow with T. What a run keeps is what a

@@ -12,6 +12,9 @@ Sums slots (`sums[...]`), all accumulated in float64:
     3 sum_sq   Σ g_t² ‖x‖² Σσ'²           (the exact second-order term of L2, over η²)
     4 sum_loss Σ ℓ_t                      (sampled losses, Corollary 2)
 For minibatches each per-step quantity is the batch mean.
+
+`sgd1_columns` is `sgd_chunk` for batch 1 without per-step records on transposed weights, with
+the same floating-point operations in the same order (the ensemble's CPU engine; see there).
 """
 
 from __future__ import annotations
@@ -199,7 +202,6 @@ def empty_records():
     return (np.empty(0, np.int64), np.empty(0), np.empty(0), np.empty(0), np.empty(0), np.empty(0))
 
 
-
 # ---- ensembles: batch-1 SGD with the neurons as the vector dimension ------------------------
 # The same arithmetic as `sgd_chunk` (b = 1, no per-step records), operation for operation, on
 # the transposed weights Wt[c, j] (column c of every neuron contiguous). Neuron j's dot product
@@ -277,7 +279,7 @@ def sgd1_columns(X, y, Wt, kp, alpha, lr, idx, sums, gthr, counts, state, t_base
         xx_all: ‖x_i‖² for every training point.
     """
     T = idx.shape[0]
-    d, m = Wt.shape
+    m = Wt.shape[1]
     acc = np.empty((4, m))
     P = np.empty(m)
     A = np.empty(m)
