@@ -248,6 +248,24 @@ class TestCertificate:
         claims = {c["name"]: c["value"] for c in json.loads(cert.read_text())["claims"]}
         assert 0 < claims["beta_plus_lower"] <= claims["beta_plus_upper"] <= claims["beta_plus_lower"] + 1e-6
 
+    def test_leaf_multipliers_as_floats_or_exact_strings(self, cert):
+        """A leaf bound is the same whether its multipliers are floats or the same rationals as 'p/q'."""
+        from verify.check.kinds.disagreement import side_enclosure
+
+        obj = json.loads(cert.read_text())
+        net_z = np.load(cert.parent / obj["inputs"][0]["path"], allow_pickle=False)
+        args = (net_z["W_pos"], net_z["W_neg"], float(net_z["alpha"]), False, obj["parameters"]["direction"], "plus")
+        wit = obj["witness"]["plus"]
+        as_str = copy.deepcopy(wit)
+        stack = [as_str["tree"]]
+        while stack:
+            node = stack.pop()
+            if "leaf" in node:
+                node["leaf"]["y"] = {k: "{}/{}".format(*Fraction(v).as_integer_ratio()) for k, v in node["leaf"]["y"].items()}
+            else:
+                stack += [node["active"], node["inactive"]]
+        assert side_enclosure(*args, wit) == side_enclosure(*args, as_str)
+
     @pytest.mark.parametrize("side", ["plus", "minus"])
     def test_upper_strengthened_rejected(self, cert, tmp_path, side):
         def edit(o):
@@ -416,6 +434,32 @@ class TestCutsAndTightening:
             edit(o["witness"]["plus"]["tighten"][0])
             out.write_text(json.dumps(o))
             assert not check_certificate(out).accepted, why
+
+
+class TestExactArithmetic:
+    """The checker's integer-arithmetic primitives against the plain rational formulas."""
+
+    @pytest.mark.parametrize("bias", [False, True])
+    def test_lagrange_max_matches_fractions(self, bias):
+        from verify.check.kinds.disagreement import _box, _Side
+
+        rng = np.random.default_rng(3)
+        d, kP, kM = 5, 3, 4
+        P, M, c = rng.normal(size=(kP, d)), rng.normal(size=(kM, d)), rng.normal(size=d)
+        Pq = [[Fraction(float(t)) for t in r] for r in P]
+        Mq = [[Fraction(float(t)) for t in r] for r in M]
+        cq = [Fraction(float(t)) for t in c]
+        lo, hi = _box(d, bias)
+        U = Fraction(float(rng.normal()))
+        side = _Side(Pq, Mq, Fraction(1, 2), cq, lo, hi,
+                     {"threshold": float(U), "lam_hi": [0.0] * kM, "lam_lo": [0.0] * kM}, "plus")
+        side.bounds()
+        for _ in range(20):
+            terms = [(int(j), Fraction(float(q))) for j, q in zip(rng.integers(0, kM, 2), rng.normal(size=2))]
+            lam = Fraction(float(abs(rng.normal())))
+            vec = [sum((q * Mq[j][i] for j, q in terms), Fraction(0)) + lam * cq[i] for i in range(d)]
+            want = sum((max(g * a, g * b) for g, a, b in zip(vec, lo, hi)), Fraction(0)) - lam * U
+            assert side._lagrange_max(terms, lam) == want
 
 
 class TestBudget:
