@@ -24,7 +24,7 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="run file to write (.npz); with --runs R > 1 a folder")
     p.add_argument("--runs", type=int, default=1,
                    help="R independent runs with seeds SEED..SEED+R-1, trained together; --out is then a "
-                        "folder of run-XXXX.npz files plus ensemble.json")
+                        "folder of run-0000.npz, run-0001.npz, … files plus ensemble.json")
     p.add_argument("--device", default="cpu", help="cpu (numba, bit-identical to single runs) or cuda")
     p.add_argument("--backend", choices=("numba", "torch", "triton"), default=None,
                    help="ensemble engine (default: numba on cpu, triton else torch on cuda)")
