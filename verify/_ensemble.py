@@ -29,7 +29,6 @@ may use block sizes different from `train`'s and still replay each run's exact s
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -45,8 +44,8 @@ from ._errors import InputError
 from ._io import atomic_write_json
 from ._kernels import N_SUMS, sgd1_columns, sgd_chunk
 from ._network import Network
-from ._train import (SUM_NAMES, IndexStream, Run, TrainConfig, Trajectory, _train_stats,
-                     _unit_reference, init_weights, load_run, save_run, snapshot_steps)
+from ._train import (SUM_NAMES, IndexStream, Run, TrainConfig, Trajectory, _train_stats, _unit_reference,
+                     init_weights, load_run, save_run, single_threaded_blas, snapshot_steps)
 
 __all__ = ["train_ensemble", "save_ensemble", "load_ensemble", "ensemble_summary",
            "INDEX_BUDGET", "ENSEMBLE_FORMAT"]
@@ -141,7 +140,7 @@ class NumbaEngine:
                 patterns[r] = pat
 
         workers = max(1, min(nb.get_num_threads(), R))
-        with _single_threaded_blas():
+        with single_threaded_blas():
             if workers == 1:
                 one(0, R)
             else:
@@ -194,14 +193,6 @@ class ColumnsEngine(NumbaEngine):
     def snapshot_stats(self, data: Dataset, prev):
         self._sync()
         return super().snapshot_stats(data, prev)
-
-
-def _single_threaded_blas():
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # optional: without it BLAS keeps its own thread count
-        return contextlib.nullcontext()
-    return threadpool_limits(1, user_api="blas")
 
 
 def _initial_weights(data: Dataset, config: TrainConfig, seeds: list[int], init) -> tuple[np.ndarray, np.ndarray]:

@@ -24,6 +24,7 @@ so that other drivers (ensembles) reproduce single runs exactly.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -35,7 +36,7 @@ from . import __version__
 from ._data import Dataset
 from ._errors import InputError
 from ._io import atomic_savez, json_array, json_scalar, load_npz
-from ._kernels import N_SUMS, empty_records, sgd_chunk
+from ._kernels import N_SUMS, empty_records, sgd1_columns, sgd_chunk
 from ._network import Network, check_alpha
 
 __all__ = ["TrainConfig", "Trajectory", "Run", "train", "init_weights", "IndexStream",
@@ -264,6 +265,16 @@ def _unit_reference(data: Dataset, reference) -> np.ndarray | None:
     return r / np.linalg.norm(r)
 
 
+def single_threaded_blas():
+    """Limit BLAS to one thread: the snapshot products are small, and threads that fight for
+    busy cores made them ~10× slower than one thread (measured on this 2-core machine)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # optional: without it BLAS keeps its own thread count
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
 def _train_stats(net: Network, data: Dataset) -> tuple[float, float, np.ndarray]:
     P, Q = net.preactivations(data.X)
     a = net.alpha
@@ -329,23 +340,35 @@ def train(data: Dataset, config: TrainConfig, init: Network | tuple | None = Non
     chunk = 1 << 16
     t = 0
     t_start = time.perf_counter()
-    for s_i, target in enumerate(snaps):
-        while t < target:
-            todo = int(min(chunk, target - t))
-            idx = np.ascontiguousarray(stream.take(todo))
-            sgd_chunk(X, y, Wp, Wn, config.alpha, config.lr, idx, ref_arr, sums, gthr, counts, state,
-                      config.record_steps, t, *recs, xx_all)
-            t += todo
-            if progress is not None:
-                progress(todo)
-        snap_Wp[s_i], snap_Wn[s_i] = Wp, Wn
-        snap_sums[s_i] = sums
-        snap_fail[s_i] = state[0]
-        net_t = Network(Wp, Wn, config.alpha)
-        snap_loss[s_i], snap_err[s_i], pattern = _train_stats(net_t, data)
-        if prev_pattern is not None:
-            snap_flips[s_i] = int(np.count_nonzero(pattern != prev_pattern))
-        prev_pattern = pattern
+    # batch-1 SGD without per-step records runs on transposed weights (d, m), which
+    # vectorizes across neurons; `sgd1_columns` performs the same operations as `sgd_chunk`
+    columns = config.batch == 1 and not config.record_steps
+    k = config.width
+    Wt = np.ascontiguousarray(np.concatenate([Wp, Wn]).T) if columns else None
+    with single_threaded_blas():  # the snapshot statistics are small products
+        for s_i, target in enumerate(snaps):
+            while t < target:
+                todo = int(min(chunk, target - t))
+                idx = np.ascontiguousarray(stream.take(todo))
+                if columns:
+                    sgd1_columns(X, y, Wt, k, config.alpha, config.lr, np.ascontiguousarray(idx[:, 0]),
+                                 sums, gthr, counts, state, t, xx_all)
+                else:
+                    sgd_chunk(X, y, Wp, Wn, config.alpha, config.lr, idx, ref_arr, sums, gthr, counts, state,
+                              config.record_steps, t, *recs, xx_all)
+                t += todo
+                if progress is not None:
+                    progress(todo)
+            if columns:
+                Wp[...], Wn[...] = Wt[:, :k].T, Wt[:, k:].T
+            snap_Wp[s_i], snap_Wn[s_i] = Wp, Wn
+            snap_sums[s_i] = sums
+            snap_fail[s_i] = state[0]
+            net_t = Network(Wp, Wn, config.alpha)
+            snap_loss[s_i], snap_err[s_i], pattern = _train_stats(net_t, data)
+            if prev_pattern is not None:
+                snap_flips[s_i] = int(np.count_nonzero(pattern != prev_pattern))
+            prev_pattern = pattern
     seconds = time.perf_counter() - t_start
     if not (np.all(np.isfinite(Wp)) and np.all(np.isfinite(Wn))):
         raise InputError("training diverged (weights became non-finite); lower the step size")
