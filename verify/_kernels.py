@@ -61,6 +61,22 @@ def _dot_row(W, j, X, i, d):
     return (a0 + a1) + (a2 + a3)
 
 
+@nb.njit(cache=True, inline="always")
+def _bookkeeping(sums, counts, state, gthr, g, gs, gz, sq, loss, shared, step):
+    # the running sums, ε counts and Theorem 3's shared-σ' record after one step
+    sums[0] += g
+    sums[1] += gs
+    sums[2] += gz
+    sums[3] += sq
+    sums[4] += loss
+    for k in range(gthr.shape[0]):
+        if g > gthr[k]:
+            counts[k] += 1
+    if not shared:
+        state[0] = step
+        state[1] += 1
+
+
 @nb.njit(cache=True)
 def sgd_chunk(X, y, Wp, Wn, alpha, lr, idx, ref, sums, gthr, counts, state,
               rec_on, t_base, rec_idx, rec_z, rec_g, rec_s, rec_norm2, rec_align, xx_all):
@@ -184,17 +200,7 @@ def sgd_chunk(X, y, Wp, Wn, alpha, lr, idx, ref, sums, gthr, counts, state,
             gz_mean *= inv_b
             sq_mean *= inv_b
             loss_mean *= inv_b
-        sums[0] += g_mean
-        sums[1] += gs_mean
-        sums[2] += gz_mean
-        sums[3] += sq_mean
-        sums[4] += loss_mean
-        for k in range(gthr.shape[0]):
-            if g_mean > gthr[k]:
-                counts[k] += 1
-        if not shared:
-            state[0] = t_base + t
-            state[1] += 1
+        _bookkeeping(sums, counts, state, gthr, g_mean, gs_mean, gz_mean, sq_mean, loss_mean, shared, t_base + t)
 
 
 def empty_records():
@@ -337,16 +343,6 @@ def sgd1_columns(X, y, Wt, kp, alpha, lr, idx, sums, gthr, counts, state, t_base
             A[j] = coef * sp[j]
         for j in range(kp, m):
             A[j] = -(coef * sp[j])
-        sums[0] += g_mean
-        sums[1] += gs_mean
-        sums[2] += gz_mean
-        sums[3] += sq_mean
-        sums[4] += loss_mean
-        for k in range(gthr.shape[0]):
-            if g_mean > gthr[k]:
-                counts[k] += 1
-        if not shared:
-            state[0] = t_base + t
-            state[1] += 1
+        _bookkeeping(sums, counts, state, gthr, g_mean, gs_mean, gz_mean, sq_mean, loss_mean, shared, t_base + t)
         # after the last step the forward pass is not needed; computing it for x_i is harmless
         _cols_update_forward(Wt, X, i, idx[t + 1] if t + 1 < T else i, A, acc, P)
