@@ -24,7 +24,7 @@ _EXPORTS = {
     "ensemble_summary": "_ensemble",
     "neuron_clusters": "_clusters", "cluster_counts": "_clusters", "cosine_matrix": "_clusters",
     "similarity_graph": "_clusters",
-    "predicted_limit": "_limit", "limit_angles": "_limit", "network_direction": "_limit",
+    "predicted_limit": "_limit", "limit_angles": "_limit", "network_direction": "_network",
     "clustering_monitor": "_clustering", "certify_clustering": "_clustering",
     "linearity_report": "_linearity", "certify_linearity": "_linearity", "band_probability": "_linearity",
     "audit": "_audit",

@@ -56,20 +56,15 @@ from pathlib import Path
 import numpy as np
 
 from ._errors import InputError
-from ._network import Network, load_network
+from ._network import Network, load_network, network_direction
 
 __all__ = ["DisagreementResult", "SideResult", "default_direction", "exact_disagreement", "certify_disagreement"]
 
 
 def default_direction(net: Network) -> np.ndarray:
-    """Unit `v = (w̄ − ū)/‖w̄ − ū‖` from the mean centers of the two signs (THEORY.md §3)."""
-    if net.k_pos == 0 or net.k_neg == 0:
-        raise InputError("the default direction needs neurons of both signs; pass a direction")
-    diff = net.W_pos.mean(axis=0) - net.W_neg.mean(axis=0)
-    nrm = float(np.linalg.norm(diff))
-    if not (nrm > 0):
-        raise InputError("the mean centers coincide (w̄ = ū): no default direction; pass one")
-    return diff / nrm
+    """The unit direction `verify audit` reports, `(W − U)/‖W − U‖` (`network_direction`;
+    for k₊ = k₋ the mean-center direction of THEORY.md §3). `InputError` when W = U."""
+    return network_direction(net)
 
 
 def _check_direction(net: Network, v) -> np.ndarray:

@@ -32,6 +32,7 @@ import numpy as np
 from ._data import Dataset
 from ._errors import InputError
 from ._network import Network, check_alpha
+from ._network import network_direction  # noqa: F401  (re-exported: part of this module's API)
 
 __all__ = ["predicted_limit", "angle_deg", "network_direction", "limit_angles", "COUNTEREXAMPLE"]
 
@@ -106,15 +107,6 @@ def predicted_limit(data: Dataset, alpha: float) -> dict:
         "objective": float(Pv @ Pv + Qn @ Qn),
         "status": prob.status,
     }
-
-
-def network_direction(net: Network) -> np.ndarray:
-    """The network's decision direction `(Σw_j − Σu_j)/‖·‖` (unit; InputError if zero)."""
-    v = net.W_pos.sum(axis=0) - net.W_neg.sum(axis=0)
-    nv = np.linalg.norm(v)
-    if not nv > 0:
-        raise InputError("the network's direction Σw_j − Σu_j is zero")
-    return v / nv
 
 
 def limit_angles(net: Network, data: Dataset, *, teacher=None) -> dict:

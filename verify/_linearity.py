@@ -52,10 +52,10 @@ import numpy as np
 
 from ._data import Dataset
 from ._errors import InputError
-from ._network import Network
+from ._network import Network, network_direction
 
 __all__ = ["side_spread", "band", "per_point", "band_probability", "linearity_report",
-           "certify_linearity", "network_direction"]
+           "certify_linearity"]
 
 _U = 2.0 ** -53
 # op-norm witnesses are checked by an exact LDLᵀ of a k×k Gram matrix: cap its size
@@ -66,13 +66,12 @@ _LAMBDA_SLACK = 1e-9
 _CLAIM_SLACK = 1e-9
 
 
-def network_direction(net: Network) -> np.ndarray | None:
-    """The unit direction `v = (W − U)/‖W − U‖` (`W = Σw_j`, `U = Σu_j`), None when W = U."""
-    c = net.W_pos.sum(axis=0) - net.W_neg.sum(axis=0)
-    nrm = float(np.linalg.norm(c))
-    if not (nrm > 0 and math.isfinite(nrm)):
+def _direction_or_none(net: Network) -> np.ndarray | None:
+    """`network_direction`, or None when W = U (the band is then reported as infinite)."""
+    try:
+        return network_direction(net)
+    except InputError:
         return None
-    return c / nrm
 
 
 def _to_ints(A: np.ndarray) -> tuple[np.ndarray, int]:
@@ -189,7 +188,7 @@ def band(net: Network) -> dict:
 
     a = Fraction(net.alpha)
     sw, su = side_spread(net.W_pos), side_spread(net.W_neg)
-    v = network_direction(net)
+    v = _direction_or_none(net)
     ci, E = _to_ints(np.vstack([net.W_pos, net.W_neg]))
     c = ci[: net.k_pos].sum(axis=0) - ci[net.k_pos:].sum(axis=0)
     nc2 = Fraction(int(c @ c), 1 << (2 * E))
@@ -405,7 +404,7 @@ def certify_linearity(run_path, data: Dataset | None, out_dir, *, test: Dataset 
     z = load_npz(run_path) if run_path.suffix.lower() == ".npz" else {}
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"{out_dir}: exists and is not a folder")
-    v = network_direction(net)
+    v = _direction_or_none(net)
     if v is None:
         raise InputError(f"{run_path}: Σw_j − Σu_j = 0, the network has no linear direction to certify")
     stored = None

@@ -23,7 +23,8 @@ import numpy as np
 from ._errors import InputError
 from ._io import atomic_savez, json_scalar, load_npz
 
-__all__ = ["Network", "leaky_relu", "leaky_relu_slope", "load_network", "save_network", "check_alpha"]
+__all__ = ["Network", "leaky_relu", "leaky_relu_slope", "load_network", "save_network", "check_alpha",
+           "network_direction"]
 
 
 def check_alpha(alpha) -> float:
@@ -159,6 +160,20 @@ class Network:
             "alpha": np.float64(self.alpha),
             "input_bias": np.bool_(self.input_bias),
         }
+
+
+def network_direction(net: Network) -> np.ndarray:
+    """The network's linear direction `v = (W − U)/‖W − U‖`, `W = Σw_j`, `U = Σu_j` (unit).
+
+    This is the direction of `Lin(x)` in Theorem 2 (for k₊ = k₋ the mean-center direction
+    `(w̄ − ū)/‖w̄ − ū‖` of THEORY.md §3), the one `verify audit` reports and `verify exact`
+    uses by default. `InputError` when W = U.
+    """
+    c = net.W_pos.sum(axis=0) - net.W_neg.sum(axis=0)
+    nrm = float(np.linalg.norm(c))
+    if not (nrm > 0 and np.isfinite(nrm)):
+        raise InputError("the network's direction Σw_j − Σu_j is zero: it has no linear direction")
+    return c / nrm
 
 
 def save_network(path, net: Network) -> Path:
