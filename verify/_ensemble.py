@@ -410,7 +410,7 @@ def ensemble_summary(runs: list[Run]) -> dict:
 
 
 def save_ensemble(folder, runs: list[Run]) -> list:
-    """Write each run as `run-XXXX.npz` in `folder` (ordinary run files) plus `ensemble.json`.
+    """Write each run as `run-0000.npz`, `run-0001.npz`, … in `folder` (ordinary run files) plus `ensemble.json`.
 
     The manifest lists the seeds, the files and the summary; it is written last, so a folder
     with a manifest holds every run it names. Returns the run paths.
