@@ -140,6 +140,21 @@ class Context:
         return a
 
 
+    def network(self, name: str = "network") -> tuple[np.ndarray, np.ndarray, Fraction, bool]:
+        """`(W_pos, W_neg, α, input_bias)` of a paper-form network input, α exact and in (0,1)."""
+        W_pos, W_neg = self.array(name, "W_pos"), self.array(name, "W_neg")
+        z = self.arrays(name)
+        if "alpha" not in z:
+            raise Reject(f"input {name!r} records no alpha")
+        alpha = Q(float(self.array(name, "alpha").reshape(-1)[0]))
+        if not (0 < alpha < 1):
+            raise Reject(f"alpha {float(alpha)} is not in (0,1)")
+        bias = bool(np.asarray(z["input_bias"]).reshape(-1)[0]) if "input_bias" in z else False
+        if W_pos.ndim != 2 or W_neg.ndim != 2 or W_pos.shape[1] != W_neg.shape[1]:
+            raise Reject(f"weight shapes {W_pos.shape} and {W_neg.shape} do not form a network")
+        return W_pos, W_neg, alpha, bias
+
+
 def _compare(relation: str, value: Fraction, enc: Enclosure) -> tuple[bool, str]:
     if relation == "<=":
         ok = enc.hi <= value

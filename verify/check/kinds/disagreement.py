@@ -437,17 +437,7 @@ def side_enclosure(W_pos, W_neg, alpha, input_bias: bool, direction, side: str, 
 
 def derive(cert: dict, ctx) -> dict:
     """Re-derive `beta_{plus,minus}_{lower,upper}` and `exactly_linear`."""
-    W_pos = ctx.array("network", "W_pos")
-    W_neg = ctx.array("network", "W_neg")
-    z = ctx.arrays("network")
-    if "alpha" not in z:
-        raise Reject("network input has no alpha")
-    alpha = Q(float(ctx.array("network", "alpha")[()]))
-    if not (0 < alpha < 1):
-        raise Reject("alpha must lie in (0, 1)")
-    bias = bool(ctx.array("network", "input_bias", dtype=None)[()]) if "input_bias" in z else False
-    if W_pos.ndim != 2 or W_neg.ndim != 2 or W_pos.shape[1] != W_neg.shape[1]:
-        raise Reject("network weights have inconsistent shapes")
+    W_pos, W_neg, alpha, bias = ctx.network()
     d = W_pos.shape[1]
     v = cert.get("parameters", {}).get("direction")
     if not isinstance(v, list) or len(v) != d:

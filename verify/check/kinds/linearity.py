@@ -190,17 +190,7 @@ def _cert_sets(net_pos: np.ndarray, net_neg: np.ndarray, Xi: np.ndarray, an: int
 
 
 def derive(cert: dict, ctx) -> dict:
-    W_pos = ctx.array("network", "W_pos")
-    W_neg = ctx.array("network", "W_neg")
-    z = ctx.arrays("network")
-    if "alpha" not in z:
-        raise Reject("network file records no alpha")
-    alpha = Q(float(np.asarray(z["alpha"], dtype=np.float64).reshape(-1)[0]))
-    if not (0 < alpha < 1):
-        raise Reject(f"alpha {float(alpha)} is not in (0,1)")
-    bias = bool(np.asarray(z["input_bias"]).reshape(-1)[0]) if "input_bias" in z else False
-    if W_pos.ndim != 2 or W_neg.ndim != 2 or W_pos.shape[1] != W_neg.shape[1]:
-        raise Reject(f"weight shapes {W_pos.shape} and {W_neg.shape} do not form a network")
+    W_pos, W_neg, alpha, bias = ctx.network()
     if W_pos.shape[0] + W_neg.shape[0] == 0:
         raise Reject("network has no neurons")
     D = W_pos.shape[1]
