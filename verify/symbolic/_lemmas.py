@@ -383,12 +383,17 @@ def _sample_closed(rng):
     return p
 
 
-def _eval_closed(p):
-    if p["_root"] is None:
-        return 0.0
-    pt = {kk: v for kk, v in p.items() if not kk.startswith("_")}
-    v = _mp_eval(E.closed_form, pt)
-    return (v - p["_root"]) / p["_root"]
+def _relative_excess(expr):
+    """Falsifier value `(bound − S*)/S*` of a closed-form upper bound on the root of F."""
+    def evaluate(p):
+        if p["_root"] is None:
+            return 0.0
+        pt = {kk: v for kk, v in p.items() if not kk.startswith("_")}
+        return (_mp_eval(expr, pt) - p["_root"]) / p["_root"]
+    return evaluate
+
+
+_eval_closed = _relative_excess(E.closed_form)
 
 
 def _d_zero_init(lem):
@@ -444,12 +449,7 @@ def _sample_lambert(rng):
     return _sample_theorem(rng, zero_init=True)
 
 
-def _eval_lambert(p):
-    if p["_root"] is None:
-        return 0.0
-    pt = {kk: v for kk, v in p.items() if not kk.startswith("_")}
-    v = _mp_eval(E.lambert_zero_init, pt)
-    return (v - p["_root"]) / p["_root"]
+_eval_lambert = _relative_excess(E.lambert_zero_init)
 
 
 # --- 15-17: corollaries ---------------------------------------------------------------------
