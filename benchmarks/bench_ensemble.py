@@ -119,7 +119,7 @@ def ensemble_rate(data, R: int, steps: int, device: str = "cpu", backend=None, r
 
 
 def engine_rate(data, R: int, steps: int, backend: str = "triton", dtype: str = "float32",
-                device: str = "cuda") -> float:
+                device: str = "cuda", warps: int | None = None) -> float:
     """Run-steps/s of the GPU engine alone: indices drawn once up front, weights on the device."""
     import torch
 
@@ -129,7 +129,7 @@ def engine_rate(data, R: int, steps: int, backend: str = "triton", dtype: str = 
     W = rng.standard_normal((R, 2 * K, data.d), dtype=np.float32) * np.float32(1e-3 / data.d ** 0.5)
     gthr = -np.expm1(-np.array([0.01, 0.1]))
     eng = TorchEngine(data.X, data.y, W[:, :K], W[:, K:], ALPHA, LR, None, gthr, False, steps,
-                      device=device, backend=backend, dtype=dtype)
+                      device=device, backend=backend, dtype=dtype, warps=warps)
     del W
     idx = rng.integers(0, data.n, size=(R, steps, 1)).astype(eng.index_dtype)
     eng.advance(idx[:, :2], 0)  # compile
@@ -258,6 +258,13 @@ def gpu_main(args) -> None:
             line = (f"R={R:6d}  Triton fused (float32) {fused:14,.0f} run-steps/s   eager PyTorch bmm (float32) "
                     f"{base:13,.0f} run-steps/s   ratio {fused / base:6.1f}x")
         print(line, flush=True)
+    if fused_backend:
+        R = args.runs[len(args.runs) // 2]
+        rates = {w: engine_rate(data, R, args.gpu_steps, device=dev, warps=w) for w in (1, 2, 4, 8)}
+        print(f"R={R:6d}  Triton fused (float32) by warps per program: "
+              + ", ".join(f"{w}: {r:,.0f}" for w, r in rates.items()) + " run-steps/s", flush=True)
+        rate64 = engine_rate(data, R, args.gpu_steps, device=dev, dtype="float64")
+        print(f"R={R:6d}  Triton fused (float64 weights) {rate64:,.0f} run-steps/s", flush=True)
     R = args.e2e_runs
     e2e = ensemble_rate(data, R, args.gpu_steps, device=dev)
     eager = ensemble_rate(data, min(R, 1024), 64, device=dev, backend="torch")

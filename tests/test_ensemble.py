@@ -302,7 +302,9 @@ class TestTorchEngine:
         # the interpreter must be chosen before triton compiles anything: a fresh process
         script = tmp_path / "cmp.py"
         script.write_text(_TRITON_SCRIPT)
-        env = dict(os.environ, TRITON_INTERPRET="1")
+        root = os.path.dirname(os.path.dirname(os.path.abspath(verify.__file__)))
+        env = dict(os.environ, TRITON_INTERPRET="1",
+                   PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
         proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, proc.stderr[-2000:]
         assert "triton ok" in proc.stdout

@@ -95,7 +95,10 @@ def _triton_kernel():
         s_l = tl.load(SUMS + r * 5 + 4)
         last = tl.load(LAST + r)
         nfail = tl.load(NFAIL + r)
-        for t in range(T):
+        # a while loop, not `range(T)`: Triton's interpreter cannot take a runtime bound for
+        # `range` under NumPy ≥ 2.4 (it calls int() on a one-element array)
+        t = 0
+        while t < T:
             i = tl.load(IDX + r * T + t).to(tl.int64)
             x = tl.load(X + i * D + rd, mask=md, other=0.0)
             yi = tl.load(Y + i)
@@ -116,7 +119,7 @@ def _triton_kernel():
             g = tl.where(z >= 0, e / (1.0 + e), 1.0 / (1.0 + e))
             onep = 1.0 + e
             # log1p(e) to full precision without libdevice: log(1+e)·e/((1+e)−1)
-            l1p = tl.where(onep == 1.0, e, tl.log(onep) * e / (onep - 1.0))
+            l1p = tl.where(onep == 1.0, e, tl.log(onep) * e / tl.where(onep == 1.0, 1.0, onep - 1.0))
             loss = tl.maximum(-z, 0.0) + l1p
             xx = tl.load(XX + i)
             coef = (lr * g * yi.to(tl.float64)).to(w.dtype)
@@ -129,6 +132,7 @@ def _triton_kernel():
             cnt += (g > gthr).to(tl.int64)
             last = tl.where(fail, t_base + t, last)
             nfail += fail.to(tl.int64)
+            t += 1
         tl.store(wptr, w, mask=wmask)
         tl.store(SUMS + r * 5 + 0, s_g)
         tl.store(SUMS + r * 5 + 1, s_gs)
@@ -162,10 +166,12 @@ class TorchEngine:
         backend: "torch", "triton" or None (Triton when it can run here, else eager).
         dtype: "float32" or "float64" for the weights (default float32 on CUDA, else float64).
         batch: points per step of the config (0 = full batch).
+        warps: warps per program of the Triton kernel (None: 8 when a run's weights exceed 32 KiB,
+            else 4); `benchmarks/bench_ensemble.py --gpu` measures the choices.
     """
 
     def __init__(self, X, y, Wp, Wn, alpha, lr, ref, gthr, rec_on, T, *, device="cpu", backend=None,
-                 dtype=None, batch=1):
+                 dtype=None, batch=1, warps=None):
         torch = _torch()
         self.torch = torch
         try:
@@ -192,6 +198,9 @@ class TorchEngine:
         elif backend != "torch":
             raise InputError(f"backend must be 'torch' or 'triton' here, got {backend!r}")
         self.name = backend
+        if warps is not None and warps not in (1, 2, 4, 8, 16):
+            raise InputError(f"warps must be 1, 2, 4, 8 or 16, got {warps!r}")
+        self.warps = warps
         self.index_dtype = np.int32 if backend == "triton" else np.int64
         R, kp, d = Wp.shape
         self.R, self.kp, self.kn, self.d = R, kp, Wn.shape[1], d
@@ -239,7 +248,7 @@ class TorchEngine:
         T = idx.shape[1]
         MP, DP = _pow2(self.m), _pow2(self.d)
         EP = _pow2(max(1, self.gthr.shape[0]))
-        warps = 8 if MP * DP * self.W.element_size() >= 8 * 8192 else 4
+        warps = self.warps or (8 if MP * DP * self.W.element_size() >= 8 * 8192 else 4)
         kernel[(self.R,)](self.X, self.y, self.xx, self.W, idx, self.sums, self.counts, self.last, self.nfail,
                           self.gthr, self.params, T, t_base, self.gthr.shape[0], self.kp,
                           M=self.m, D=self.d, MP=MP, DP=DP, EP=EP, num_warps=warps)
