@@ -17,7 +17,8 @@ import pytest
 
 import verify
 from verify import InputError
-from verify._sweep import build_results, cell_hash, fresh_points, load_cells, load_sweep, run_cell, run_sweep
+from verify._sweep import (build_results, cell_hash, ensemble_groups, fresh_points, load_cells, load_sweep,
+                           run_cell, run_group, run_sweep)
 
 GRID = {
     "data": ["teacher:n=60,d=4,seed={seed},margin=0.05"],
@@ -115,6 +116,8 @@ class TestConfig:
             load_sweep(_write(tmp_path, GRID, {"tets_n": 5}))
         with pytest.raises(InputError, match="certify"):
             load_sweep(_write(tmp_path, GRID, {"certify": ["margin"]}))
+        with pytest.raises(InputError, match="ensemble"):
+            load_sweep(_write(tmp_path, GRID, {"ensemble": "yes"}))
         (tmp_path / "bad.toml").write_text("[grid\n")
         with pytest.raises(InputError, match="TOML"):
             load_sweep(tmp_path / "bad.toml")
@@ -269,6 +272,117 @@ class TestStore:
         # the findings table's row counts add up to the grid
         rows = [ln for ln in text.splitlines() if ln.startswith("| 0.1 |") or ln.startswith("| 0.5 |")]
         assert sum(int(r.split("|")[2]) for r in rows[:2]) == 4
+
+# one fixed training set: cells differing only in seed form an ensemble group
+FIXED = dict(GRID, data=["teacher:n=60,d=4,seed=3,margin=0.05"], width=[3], alpha=[0.5])
+
+
+def _results(rec: dict) -> dict:
+    """A record without its timing fields and `engine`: what must not depend on how a cell was trained."""
+    out = {k: v for k, v in rec.items() if k not in ("seconds", "engine")}
+    out["measures"] = {k: v for k, v in rec["measures"].items() if k != "exact_seconds"}
+    return out
+
+
+class TestEnsemble:
+    def test_groups_only_seed_only_differences_on_fixed_data(self, tmp_path):
+        fixed = "teacher:n=60,d=4,seed=9,margin=0.05"
+        g = dict(GRID, data=["teacher:n=60,d=4,seed={seed},margin=0.05", fixed], alpha=[0.5], seed=[0, 1, 2, 3])
+        cells = load_sweep(_write(tmp_path, g, SMALL)).cells
+        assert len(cells) == 2 * 2 * 4
+        for slots, sizes in ((1, [4, 4]), (2, [2, 2, 2, 2]), (8, [2, 2, 2, 2])):
+            tasks = ensemble_groups(cells, slots)
+            # every cell exactly once
+            assert sorted(cell_hash(c) for t in tasks for c in t) == sorted(cell_hash(c) for c in cells)
+            # data drawn with the cell's own seed: never grouped
+            assert sorted(cell_hash(t[0]) for t in tasks if len(t) == 1) == \
+                sorted(cell_hash(c) for c in cells if c["data"] != fixed)
+            grouped = [t for t in tasks if len(t) > 1]
+            assert sorted(len(t) for t in grouped) == sizes
+            for t in grouped:
+                # same data string, same everything but the seed; another width is another group
+                assert {c["data"] for c in t} == {fixed}
+                assert len({json.dumps({k: v for k, v in c.items() if k != "seed"}, sort_keys=True)
+                            for c in t}) == 1
+                assert len({c["seed"] for c in t}) == len(t)
+        # the largest ensemble bounds the chunk size
+        assert sorted(len(t) for t in ensemble_groups(cells, 1, max_runs=2) if len(t) > 1) == [2, 2, 2, 2]
+
+    def test_sweep_records_equal_the_single_path(self, tmp_path):
+        from verify.cli import main
+
+        # per-step records (convergence) train in the ensemble's general engine; 5 seeds on 2 workers: 3 + 2
+        g = dict(FIXED, seed=[0, 1, 2, 3, 4])
+        cfg = _write(tmp_path, g, dict(SMALL, certify=["clustering", "convergence", "linearity"]))
+        spec = load_sweep(cfg)
+        assert [len(t) for t in ensemble_groups(spec.cells, 2)] == [2, 3]
+        on = run_sweep(cfg, tmp_path / "on", workers=2)
+        assert main(["sweep", str(cfg), "--out", str(tmp_path / "off"), "--workers", "2", "--no-ensemble",
+                     "--json"]) == 0
+        assert (on["done"], on["failed"]) == (5, 0)
+        a, b = load_cells(tmp_path / "on", spec.hashes), load_cells(tmp_path / "off", spec.hashes)
+        assert len(a) == len(b) == 5
+        assert [r["engine"] for r in a] == ["ensemble"] * 5 and [r["engine"] for r in b] == ["single"] * 5
+        assert all(r["status"] == "ok" and r["certificates"]["convergence"]["accepted"] for r in a)
+        assert [_results(r) for r in a] == [_results(r) for r in b]
+        assert json.loads((tmp_path / "off" / "sweep.json").read_text())["options"]["ensemble"] is False
+
+    def test_column_engine_group_equals_run_cell(self, tmp_path):
+        # batch-1 SGD without per-step records: the ensemble's vectorized engine
+        cells = load_sweep(_write(tmp_path, dict(FIXED, seed=[4, 7]), dict(SMALL, certify=[]))).cells
+        recs = run_group(cells)
+        assert [r["engine"] for r in recs] == ["ensemble", "ensemble"]
+        assert [_results(r) for r in recs] == [_results(run_cell(c)) for c in cells]
+        assert recs[0]["measures"]["S_T"] != recs[1]["measures"]["S_T"]  # two different runs
+
+    def test_one_failing_measurement_fails_only_its_cell(self, tmp_path, monkeypatch):
+        from verify import _sweep
+
+        cells = load_sweep(_write(tmp_path, dict(FIXED, seed=[0, 1, 2]), dict(SMALL, certify=[]))).cells
+        measure = _sweep._measure_run
+
+        def flaky(cell, data, run):
+            if cell["seed"] == 1:
+                raise RuntimeError("measurement broke")
+            return measure(cell, data, run)
+
+        monkeypatch.setattr(_sweep, "_measure_run", flaky)
+        recs = run_group(cells)
+        assert [r["status"] for r in recs] == ["ok", "failed", "ok"]
+        assert "measurement broke" in recs[1]["error"] and recs[1]["measures"] == {}
+        assert [r["hash"] for r in recs] == [cell_hash(c) for c in cells]
+
+    def test_failed_ensemble_training_runs_each_cell_alone(self, tmp_path, monkeypatch):
+        from verify import _ensemble
+
+        cells = load_sweep(_write(tmp_path, dict(FIXED, seed=[0, 1]), dict(SMALL, certify=[]))).cells
+
+        def broken(*args, **kwargs):
+            raise InputError("training diverged for seeds [1]")
+
+        monkeypatch.setattr(_ensemble, "train_ensemble", broken)
+        recs = run_group(cells)
+        assert [(r["engine"], r["status"]) for r in recs] == [("single", "ok"), ("single", "ok")]
+        assert [_results(r) for r in recs] == [_results(run_cell(c)) for c in cells]
+
+    def test_cached_cells_of_a_group_are_not_retrained(self, tmp_path):
+        cfg = _write(tmp_path, dict(FIXED, seed=[0, 1, 2]), dict(SMALL, certify=[]))
+        spec = load_sweep(cfg)
+        out = tmp_path / "out"
+        first = run_sweep(cfg, out, workers=1)
+        assert (first["done"], first["skipped"], first["failed"]) == (3, 0, 0)
+        files = [out / "cells" / f"{h}.json" for h in spec.hashes]
+        original = [json.loads(p.read_text()) for p in files]
+        assert [r["engine"] for r in original] == ["ensemble"] * 3
+        kept = {i: (files[i].read_bytes(), files[i].stat().st_mtime_ns) for i in (0, 2)}
+        files[1].unlink()
+        res = run_sweep(cfg, out, workers=1)
+        assert (res["cells"], res["done"], res["skipped"], res["failed"]) == (3, 1, 2, 0)
+        for i, before in kept.items():  # the cached cells of the group: untouched
+            assert (files[i].read_bytes(), files[i].stat().st_mtime_ns) == before
+        # the one cell left of its group runs alone, with the same results
+        rec = json.loads(files[1].read_text())
+        assert rec["engine"] == "single" and _results(rec) == _results(original[1])
 
 
 def test_findings_table_statistics():

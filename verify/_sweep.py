@@ -47,6 +47,19 @@ Execution. One code path: a `dask.distributed.Client` is made either on a fresh
 `LocalCluster` (one thread per worker process: the trainer is a compiled loop that holds
 the GIL) or on an existing scheduler address; cells are submitted and collected with
 `as_completed`. A failing cell returns its error as data, never stops the sweep.
+
+Ensembles of cells. Cells that differ only in `seed` and name the same data string (after
+the `{seed}` substitution: a fixed teacher spec or file, not one with `{seed}`) train on the
+same dataset with the same hyper-parameters; they are cut into chunks of at least 2 cells
+(`ensemble_groups`, about one chunk per worker thread, at most `ENSEMBLE_MAX_RUNS` runs) and
+each chunk is one task (`run_group`) that trains them with one `train_ensemble` call — run r
+bit-identical to `train` with its seed, on the CPU, one numba thread per task — and then
+measures each run with the very code a single cell uses (`_measure_run`). So every record is
+the one `run_cell` would give, bit for bit, except the wall time and its `engine` field
+("ensemble" or "single", outside `config`, so the hash is unchanged); each cell still gets its
+own file, a failing measurement fails only its own cell, and if the ensemble cannot be trained
+(one seed diverging, say) each cell of the chunk is run alone. A kill loses the chunks in
+flight. `[sweep] ensemble = false` (or `verify sweep --no-ensemble`) runs every cell alone.
 """
 
 from __future__ import annotations
@@ -57,9 +70,11 @@ import json
 import math
 import sys
 import tempfile
+import threading
 import time
 import tomllib
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,8 +84,8 @@ import numpy as np
 from ._errors import InputError
 from ._io import jsonable
 
-__all__ = ["SweepSpec", "load_sweep", "expand_grid", "cell_hash", "run_cell", "run_sweep",
-           "load_cells", "build_results", "estimate_wall", "CELL_FORMAT"]
+__all__ = ["SweepSpec", "load_sweep", "expand_grid", "cell_hash", "run_cell", "run_group", "ensemble_groups",
+           "run_sweep", "load_cells", "build_results", "estimate_wall", "CELL_FORMAT"]
 
 CELL_FORMAT = "verify.sweep-cell/1"
 
@@ -88,8 +103,13 @@ OPTIONS: dict[str, Any] = {
     "check": True,         # re-check each certificate with verify.check on the worker
     "exact_max_width": 0,  # exact disagreement (MILP) for widths ≤ this; 0 = never
     "exact_time_limit": 10.0,
+    "ensemble": True,      # train cells that differ only in seed together (`run_group`); results unchanged
 }
 CERT_KINDS = ("convergence", "linearity", "clustering")
+# most runs in one ensemble task: bounds its memory (R snapshot sets, R·T per-step records)
+ENSEMBLE_MAX_RUNS = 64
+# the ensemble's numba kernels are parallel; one launch at a time per worker process
+_ENSEMBLE_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -147,8 +167,9 @@ def _options(raw: dict, where: str) -> dict:
             raise InputError(f"{where}: [sweep] {key} must be an integer ≥ 0, got {v!r}")
     if opts["test_n"] < 2:
         raise InputError(f"{where}: [sweep] test_n must be ≥ 2")
-    if not isinstance(opts["check"], bool):
-        raise InputError(f"{where}: [sweep] check must be true or false")
+    for key in ("check", "ensemble"):
+        if not isinstance(opts[key], bool):
+            raise InputError(f"{where}: [sweep] {key} must be true or false")
     t = opts["exact_time_limit"]
     if isinstance(t, bool) or not isinstance(t, (int, float)) or not (t > 0 and math.isfinite(t)):
         raise InputError(f"{where}: [sweep] exact_time_limit must be a positive number of seconds")
@@ -356,6 +377,29 @@ def _check(path: Path) -> dict:
             "rejected": [r.name for r in rep.results if not r.accepted], "error": rep.error}
 
 
+def _error_text(exc: BaseException) -> str:
+    """`Type: message at file:line`, naming the innermost frame inside verify (where a reader starts looking)."""
+    tb = [f for f in traceback.extract_tb(exc.__traceback__) if "verify" in Path(f.filename).parts]
+    where = f" at {Path(tb[-1].filename).name}:{tb[-1].lineno}" if tb else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+def _cell_record(cell: dict, engine: str, measure, seconds: float = 0.0) -> dict:
+    """Run `measure()` → `(measures, curves, certificates)` into the cell's record; never raises.
+
+    `seconds` is time already spent on the cell elsewhere (its share of an ensemble's training).
+    """
+    t_start = time.perf_counter()
+    rec: dict[str, Any] = {"format": CELL_FORMAT, "hash": cell_hash(cell), "config": cell, "engine": engine}
+    try:
+        measures, curves, certs = measure()
+        rec.update(status="ok", error=None, measures=measures, curves=curves, certificates=certs)
+    except Exception as exc:  # a cell's failure is a result, not the end of the sweep
+        rec.update(status="failed", error=_error_text(exc), measures={}, curves={}, certificates={})
+    rec["seconds"] = seconds + time.perf_counter() - t_start
+    return jsonable(rec)
+
+
 def run_cell(cell: dict) -> dict:
     """Train, measure and certify one cell; never raises (a failure is returned as data).
 
@@ -363,35 +407,34 @@ def run_cell(cell: dict) -> dict:
         cell: a canonical cell from `expand_grid`.
 
     Returns:
-        `{"hash", "config", "status": "ok"|"failed", "error", "seconds", "measures",
-        "curves", "certificates"}` — JSON-ready.
+        `{"hash", "config", "engine": "single", "status": "ok"|"failed", "error", "seconds",
+        "measures", "curves", "certificates"}` — JSON-ready.
     """
-    t_start = time.perf_counter()
-    rec: dict[str, Any] = {"format": CELL_FORMAT, "hash": cell_hash(cell), "config": cell}
-    try:
-        measures, curves, certs = _measure_cell(cell)
-        rec.update(status="ok", error=None, measures=measures, curves=curves, certificates=certs)
-    except Exception as exc:  # a cell's failure is a result, not the end of the sweep
-        # name the innermost frame inside verify: that is where a reader starts looking
-        tb = [f for f in traceback.extract_tb(exc.__traceback__) if "verify" in Path(f.filename).parts]
-        where = f" at {Path(tb[-1].filename).name}:{tb[-1].lineno}" if tb else ""
-        rec.update(status="failed", error=f"{type(exc).__name__}: {exc}{where}", measures={}, curves={},
-                   certificates={})
-    rec["seconds"] = time.perf_counter() - t_start
-    return jsonable(rec)
+    return _cell_record(cell, "single", lambda: _measure_cell(cell))
+
+
+def _train_config(cell: dict):
+    """The `TrainConfig` of a cell (the same for every path that trains it)."""
+    from ._train import TrainConfig
+
+    return TrainConfig(width=cell["width"], alpha=cell["alpha"], lr=cell["lr"], steps=cell["steps"],
+                       seed=cell["seed"], init_scale=cell["init_scale"], sampling=cell["sampling"],
+                       batch=cell["batch"], snapshots=cell["snapshots"],
+                       # the convergence certificate re-checks L1/L2 step by step
+                       record_steps="convergence" in cell["certify"])
 
 
 def _measure_cell(cell: dict) -> tuple[dict, dict, dict]:
+    """Train one cell with `train` and measure the run."""
     from ._data import load_dataset
-    from ._train import TrainConfig, train
+    from ._train import train
 
     data = load_dataset(cell["data"])
-    config = TrainConfig(width=cell["width"], alpha=cell["alpha"], lr=cell["lr"], steps=cell["steps"],
-                         seed=cell["seed"], init_scale=cell["init_scale"], sampling=cell["sampling"],
-                         batch=cell["batch"], snapshots=cell["snapshots"],
-                         # the convergence certificate re-checks L1/L2 step by step
-                         record_steps="convergence" in cell["certify"])
-    run = train(data, config)
+    return _measure_run(cell, data, train(data, _train_config(cell)))
+
+
+def _measure_run(cell: dict, data, run) -> tuple[dict, dict, dict]:
+    """Measures, curves and certificate verdicts of a trained run of `cell` (however it was trained)."""
     X_test, test = fresh_points(data, cell["test_n"], cell["seed"])
     measures, curves = _foundation_measures(run, X_test, test)
     _linearity_measures(run, test, measures)
@@ -406,6 +449,90 @@ def _measure_cell(cell: dict) -> tuple[dict, dict, dict]:
         with tempfile.TemporaryDirectory(prefix="verify-cell-") as tmp:
             certs = _certificates(run, data, test, cell, Path(tmp))
     return measures, curves, certs
+
+
+# ----------------------------------------------------------------------------- ensembles of cells
+
+
+def _group_key(cell: dict) -> str:
+    """Cells with the same key differ at most in `seed` and train on the same data string."""
+    return cell_hash({k: v for k, v in cell.items() if k != "seed"})
+
+
+def ensemble_groups(cells: list[dict], slots: int, max_runs: int = ENSEMBLE_MAX_RUNS) -> list[list[dict]]:
+    """Partition cells into the tasks of a sweep: seed-only groups, each cut into ensemble chunks.
+
+    Cells that differ only in `seed` and whose data string (after the `{seed}` substitution)
+    is identical train on the same dataset with the same hyper-parameters, which is what one
+    `train_ensemble` call needs; a data spec with `{seed}` gives each cell its own data, so such
+    cells stay single. A group is cut into `min(slots, len // 2)` chunks of near-equal size (so
+    that `slots` workers all get work and no chunk has one cell), each at most `max_runs` long.
+
+    Args:
+        cells: canonical cells (distinct hashes).
+        slots: worker threads of the cluster.
+        max_runs: largest ensemble (bounds a task's memory: snapshots and per-step records).
+
+    Returns:
+        The tasks, groups in order of their first cell; a list of one cell is a single run.
+    """
+    groups: dict[str, list[dict]] = {}
+    for cell in cells:
+        groups.setdefault(_group_key(cell), []).append(cell)
+    tasks: list[list[dict]] = []
+    for group in groups.values():
+        chunks = max(1, min(slots, len(group) // 2), math.ceil(len(group) / max_runs))
+        bounds = [len(group) * i // chunks for i in range(chunks + 1)]
+        tasks += [group[a:b] for a, b in zip(bounds, bounds[1:])]
+    return tasks
+
+
+@contextmanager
+def _one_numba_thread():
+    """One numba thread for this task (thread-local), like a single cell on a one-thread worker."""
+    import numba
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
+
+
+def run_group(cells: list[dict]) -> list[dict]:
+    """Train cells that differ only in `seed` as one ensemble, then measure each run; never raises.
+
+    Run r of `train_ensemble` is bit-identical to `train` with seed `seeds[r]`, and each run is
+    measured by `_measure_run`, the code `run_cell` uses, so the records equal `run_cell`'s
+    (wall time and `engine` aside). A failing measurement fails only its own cell. If the
+    ensemble cannot be trained (e.g. one seed diverges), every cell is run by `run_cell`, so
+    each gets exactly the result, success or error, it would get alone.
+
+    Args:
+        cells: cells with one `_group_key`, distinct seeds.
+
+    Returns:
+        One record per cell, in order; `engine` is "ensemble" for those trained together.
+    """
+    from ._data import load_dataset
+    from ._ensemble import train_ensemble
+
+    if len(cells) < 2:
+        return [run_cell(c) for c in cells]
+    if len({_group_key(c) for c in cells}) != 1:
+        raise ValueError("run_group: the cells differ in more than their seed")
+    t_start = time.perf_counter()
+    try:
+        data = load_dataset(cells[0]["data"])
+        # the parallel kernels are not re-entrant under every numba threading layer
+        with _ENSEMBLE_LOCK, _one_numba_thread():
+            runs = train_ensemble(data, _train_config(cells[0]), [c["seed"] for c in cells])
+    except Exception:  # each cell on its own gets its own verdict
+        return [run_cell(c) for c in cells]
+    share = (time.perf_counter() - t_start) / len(cells)
+    return [_cell_record(cell, "ensemble", lambda cell=cell, run=run: _measure_run(cell, data, run), share)
+            for cell, run in zip(cells, runs)]
 
 
 def _linearity_measures(run, test, measures: dict) -> None:
@@ -590,7 +717,7 @@ def load_cells(out_dir: str | Path, hashes: list[str] | None = None) -> list[dic
 
 def _flatten(rec: dict) -> dict:
     row: dict[str, Any] = {"hash": rec["hash"], "status": rec["status"], "error": rec.get("error"),
-                           "seconds": rec.get("seconds")}
+                           "seconds": rec.get("seconds"), "engine": rec.get("engine")}
     for k, v in rec["config"].items():
         row[k] = json.dumps(v) if isinstance(v, list) else v
     for k, v in rec.get("measures", {}).items():
@@ -637,7 +764,7 @@ def _connect(scheduler: str | None, workers: int | None):
 
 
 def run_sweep(config_path, out_dir, *, scheduler: str | None = None, workers: int | None = None,
-              progress: bool | None = None) -> dict:
+              progress: bool | None = None, ensemble: bool | None = None) -> dict:
     """Run every unfinished cell of a sweep on Dask and rebuild `DIR/results.parquet`.
 
     Args:
@@ -647,6 +774,9 @@ def run_sweep(config_path, out_dir, *, scheduler: str | None = None, workers: in
             `LocalCluster` started (and stopped) here.
         workers: worker processes of the LocalCluster (default 2; ignored with `scheduler`).
         progress: show a progress bar on stderr (default: when stderr is a terminal).
+        ensemble: train cells that differ only in seed together (`ensemble_groups`,
+            `run_group`); default the file's `[sweep] ensemble` (true). The records are the
+            same either way, bit for bit (wall time and `engine` aside).
 
     Returns:
         `{"cells", "done", "skipped", "failed", "results", "seconds"}`: grid size, cells
@@ -655,6 +785,10 @@ def run_sweep(config_path, out_dir, *, scheduler: str | None = None, workers: in
     from ._io import atomic_write_json
 
     spec = load_sweep(config_path)
+    if ensemble is None:
+        ensemble = spec.options["ensemble"]
+    if not isinstance(ensemble, bool):
+        raise InputError(f"ensemble must be true or false, got {ensemble!r}")
     if workers is not None and not (isinstance(workers, int) and workers >= 1):
         raise InputError(f"workers must be an integer ≥ 1, got {workers!r}")
     out_dir = Path(out_dir)
@@ -680,31 +814,39 @@ def run_sweep(config_path, out_dir, *, scheduler: str | None = None, workers: in
             stale.unlink(missing_ok=True)
         atomic_write_json(out_dir / "sweep.json", {
             "format": "verify.sweep/1", "source": spec.source, "description": spec.description,
-            "expected_wall_seconds": spec.expected_wall_seconds, "options": spec.options,
-            "axes": list(AXES), "hashes": spec.hashes,
+            "expected_wall_seconds": spec.expected_wall_seconds,
+            "options": dict(spec.options, ensemble=ensemble), "axes": list(AXES), "hashes": spec.hashes,
         })
         if client is not None:
             from dask.distributed import as_completed
             from tqdm import tqdm
 
             show = sys.stderr.isatty() if progress is None else progress
-            futures = client.map(run_cell, todo, pure=False)
-            cell_of = {f.key: c for f, c in zip(futures, todo)}
+            if ensemble:
+                slots = sum(client.nthreads().values()) or 1
+                tasks = ensemble_groups(todo, slots)
+            else:
+                tasks = [[c] for c in todo]
+            futures = client.map(run_group, tasks, pure=False)
+            cells_of = {f.key: t for f, t in zip(futures, tasks)}
             with tqdm(total=len(todo), unit="cell", disable=not show, file=sys.stderr) as bar:
                 for fut in as_completed(futures):
-                    cell = cell_of[fut.key]
+                    group = cells_of[fut.key]
                     try:
-                        rec = fut.result()
+                        recs = fut.result()
                     except Exception as exc:  # lost worker, unpicklable result: recorded, not fatal
-                        rec = jsonable({"format": CELL_FORMAT, "hash": cell_hash(cell), "config": cell,
-                                         "status": "failed", "error": f"{type(exc).__name__}: {exc}",
-                                         "measures": {}, "curves": {}, "certificates": {}, "seconds": None})
-                    atomic_write_json(cells_dir / f"{rec['hash']}.json", rec)
-                    if rec["status"] == "ok":
-                        done += 1
-                    else:
-                        failed += 1
-                    bar.update(1)
+                        recs = [jsonable({"format": CELL_FORMAT, "hash": cell_hash(cell), "config": cell,
+                                          "engine": "ensemble" if len(group) > 1 else "single",
+                                          "status": "failed", "error": f"{type(exc).__name__}: {exc}",
+                                          "measures": {}, "curves": {}, "certificates": {}, "seconds": None})
+                                for cell in group]
+                    for rec in recs:
+                        atomic_write_json(cells_dir / f"{rec['hash']}.json", rec)
+                        if rec["status"] == "ok":
+                            done += 1
+                        else:
+                            failed += 1
+                    bar.update(len(recs))
                     fut.release()
     finally:
         if client is not None:

@@ -1,4 +1,4 @@
-"""`verify sweep CONFIG.toml --out DIR [--scheduler ADDRESS] [--workers N] [--json]`.
+"""`verify sweep CONFIG.toml --out DIR [--scheduler ADDRESS] [--workers N] [--no-ensemble] [--json]`.
 
 `verify sweep CONFIG.toml --estimate K` times K random cells here and extrapolates the
 wall time of the whole grid (writes nothing).
@@ -16,6 +16,9 @@ def register(sub) -> None:
     p.add_argument("--out", help="results folder (cells/<hash>.json, results.parquet)")
     p.add_argument("--scheduler", help="address of a running Dask scheduler (default: a LocalCluster)")
     p.add_argument("--workers", type=int, help="LocalCluster worker processes (default 2)")
+    p.add_argument("--no-ensemble", dest="ensemble", action="store_false", default=None,
+                   help="train every cell alone (default, unless [sweep] ensemble = false: cells that differ "
+                        "only in seed, on the same data, train together as one ensemble; the same results)")
     p.add_argument("--estimate", type=int, metavar="K",
                    help="time K random cells and extrapolate the grid's wall time (no --out needed)")
     add_json(p)
@@ -39,7 +42,7 @@ def run(args) -> int:
 
     show = not args.json
     s = run_sweep(args.config, args.out, scheduler=args.scheduler, workers=args.workers,
-                  progress=None if show else False)
+                  progress=None if show else False, ensemble=args.ensemble)
     text = (f"{s['cells']} cells: {s['done']} computed, {s['skipped']} already finished, "
             f"{s['failed']} failed  ({s['seconds']:.1f} s)\n  wrote {s['results']}")
     emit(args, text, {k: s[k] for k in ("cells", "done", "skipped", "failed")})
