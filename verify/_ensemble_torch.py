@@ -14,9 +14,11 @@ Two ways to advance R runs:
   It runs on CUDA devices, and on the CPU under Triton's interpreter (`TRITON_INTERPRET=1`),
   which is how the tests check it without a GPU.
 
-Weights are float32 on a GPU by default (float64 on the CPU); every running sum, `g`, `ℓ` and
-`z` is computed in float64 from the step's preactivations, so sums over 10⁶ steps keep full
-precision. The sample order comes from the same `IndexStream`s as the CPU path, so the runs
+Weights are float32 on a GPU by default (float64 on the CPU); every running sum is float64, so
+sums over 10⁶ steps keep full precision. The eager engine computes `z`, `g` and `ℓ` in float64
+from the step's preactivations; the fused kernel computes them in the weights' precision (in
+float32, `z` itself carries no more digits than that, and float64 transcendentals would cost
+as much as the step's matrix work) and adds them to the float64 sums. The sample order comes from the same `IndexStream`s as the CPU path, so the runs
 equal the CPU runs to floating-point tolerance (the tests compare them) — over a horizon: σ'
 jumps where a preactivation crosses 0, so a rounding difference at a preactivation within
 rounding of 0 becomes a real difference, and with many pattern changes the dynamics amplify it.
@@ -56,94 +58,10 @@ def triton_available(device) -> bool:
     return device.type == "cpu" if interpret else device.type == "cuda"
 
 
-_KERNEL = []
-
-
 def _triton_kernel():
-    """Compile-on-first-use fused kernel (defined lazily: importing triton is optional)."""
-    if _KERNEL:
-        return _KERNEL[0]
-    import triton
-    import triton.language as tl
+    """The fused kernel (`_ensemble_triton`, imported on first use: triton is optional)."""
+    from ._ensemble_triton import sgd_runs
 
-    @triton.jit
-    def sgd_runs(X, Y, XX, W, IDX, SUMS, COUNTS, LAST, NFAIL, GTHR, PARAMS,
-                 T, t_base, n_eps, kp,
-                 M: tl.constexpr, D: tl.constexpr, MP: tl.constexpr, DP: tl.constexpr, EP: tl.constexpr):
-        r = tl.program_id(0).to(tl.int64)
-        rm = tl.arange(0, MP)
-        rd = tl.arange(0, DP)
-        mm = rm < M
-        md = rd < D
-        wmask = mm[:, None] & md[None, :]
-        wptr = W + r * (M * D) + rm[:, None] * D + rd[None, :]
-        w = tl.load(wptr, mask=wmask, other=0.0)
-        is_pos = rm < kp
-        is_neg = (rm >= kp) & mm
-        sign = tl.where(is_pos, 1.0, tl.where(is_neg, -1.0, 0.0)).to(w.dtype)
-        alpha64 = tl.load(PARAMS)
-        alpha = alpha64.to(w.dtype)
-        lr = tl.load(PARAMS + 1)
-        re = tl.arange(0, EP)
-        me = re < n_eps
-        gthr = tl.load(GTHR + re, mask=me, other=2.0)  # g < 1 never exceeds the padding
-        cnt = tl.load(COUNTS + r * n_eps + re, mask=me, other=0)
-        s_g = tl.load(SUMS + r * 5 + 0)
-        s_gs = tl.load(SUMS + r * 5 + 1)
-        s_gz = tl.load(SUMS + r * 5 + 2)
-        s_sq = tl.load(SUMS + r * 5 + 3)
-        s_l = tl.load(SUMS + r * 5 + 4)
-        last = tl.load(LAST + r)
-        nfail = tl.load(NFAIL + r)
-        # a while loop, not `range(T)`: Triton's interpreter cannot take a runtime bound for
-        # `range` under NumPy ≥ 2.4 (it calls int() on a one-element array)
-        t = 0
-        while t < T:
-            i = tl.load(IDX + r * T + t).to(tl.int64)
-            x = tl.load(X + i * D + rd, mask=md, other=0.0)
-            yi = tl.load(Y + i)
-            pre = tl.sum(w * x[None, :], axis=1)
-            pos = pre > 0
-            sp = tl.where(pos, 1.0, alpha).to(w.dtype)
-            out = tl.sum(tl.where(mm, sign * sp * pre, 0.0))  # σ(p) = σ'(p)·p
-            # active counts per sign give s = Σσ', Σσ'² and the shared-σ' test with two
-            # integer reductions instead of four min/max and two float reductions
-            npos = tl.sum((pos & is_pos).to(tl.int32))
-            nneg = tl.sum((pos & is_neg).to(tl.int32))
-            fail = ((npos > 0) & (npos < kp)) | ((nneg > 0) & (nneg < M - kp))
-            na = (npos + nneg).to(tl.float64)
-            s = na + (M - na) * alpha64
-            s2 = na + (M - na) * (alpha64 * alpha64)
-            z = (yi * out).to(tl.float64)
-            e = tl.exp(-tl.abs(z))
-            g = tl.where(z >= 0, e / (1.0 + e), 1.0 / (1.0 + e))
-            onep = 1.0 + e
-            # log1p(e) to full precision without libdevice: log(1+e)·e/((1+e)−1)
-            l1p = tl.where(onep == 1.0, e, tl.log(onep) * e / tl.where(onep == 1.0, 1.0, onep - 1.0))
-            loss = tl.maximum(-z, 0.0) + l1p
-            xx = tl.load(XX + i)
-            coef = (lr * g * yi.to(tl.float64)).to(w.dtype)
-            w += (coef * sp * sign)[:, None] * x[None, :]
-            s_g += g
-            s_gs += g * s
-            s_gz += g * z
-            s_sq += g * g * xx * s2
-            s_l += loss
-            cnt += (g > gthr).to(tl.int64)
-            last = tl.where(fail, t_base + t, last)
-            nfail += fail.to(tl.int64)
-            t += 1
-        tl.store(wptr, w, mask=wmask)
-        tl.store(SUMS + r * 5 + 0, s_g)
-        tl.store(SUMS + r * 5 + 1, s_gs)
-        tl.store(SUMS + r * 5 + 2, s_gz)
-        tl.store(SUMS + r * 5 + 3, s_sq)
-        tl.store(SUMS + r * 5 + 4, s_l)
-        tl.store(COUNTS + r * n_eps + re, cnt, mask=me)
-        tl.store(LAST + r, last)
-        tl.store(NFAIL + r, nfail)
-
-    _KERNEL.append(sgd_runs)
     return sgd_runs
 
 
@@ -198,6 +116,8 @@ class TorchEngine:
         elif backend != "torch":
             raise InputError(f"backend must be 'torch' or 'triton' here, got {backend!r}")
         self.name = backend
+        if backend == "triton" and Wp.shape[1] + Wn.shape[1] >= 65536:
+            raise InputError("the Triton kernel takes fewer than 65536 hidden units; use backend 'torch'")
         if warps is not None and warps not in (1, 2, 4, 8, 16):
             raise InputError(f"warps must be 1, 2, 4, 8 or 16, got {warps!r}")
         self.warps = warps
