@@ -1,6 +1,6 @@
 """The fused Triton kernel of the ensemble engine (`_ensemble_torch`, backend "triton").
 
-One program per run: the run's weights are loaded once, kept in registers over a block of
+One program per run: the run's weights (stored (R, D, M), neuron index fastest) are loaded once, kept in registers over a block of
 `T` batch-1 SGD steps (THEORY.md §0), and written back at the end, with the same bookkeeping as
 the trainer (running sums of g, g·s, g·z, g²‖x‖²Σσ'², ℓ; ε-exceedance counts; the last step and
 count of steps whose σ' values were not shared within a sign). Imported only when that backend
@@ -28,7 +28,10 @@ def sgd_runs(X, Y, XX, W, IDX, SUMS, COUNTS, LAST, NFAIL, GTHR, PARAMS,
     mm = rm < M
     md = rd < D
     wmask = mm[:, None] & md[None, :]
-    wptr = W + r * (M * D) + rm[:, None] * D + rd[None, :]
+    # each run's weights lie neuron-fastest, (D, M) in memory: the block's contiguous axis is then
+    # the neuron axis, so Triton spreads the neurons over a warp's lanes and the reduction over
+    # the inputs stays inside each thread (then across warps), with no lane shuffles
+    wptr = W + r * (M * D) + rd[None, :] * M + rm[:, None]
     w = tl.load(wptr, mask=wmask, other=0.0)
     is_pos = rm < kp
     is_neg = (rm >= kp) & mm
