@@ -3,6 +3,7 @@
     python benchmarks/bench_ensemble.py                 # CPU: numba ensemble vs PyTorch bmm, R = 64, 1024
     python benchmarks/bench_ensemble.py --gpu           # GPU: Triton kernel vs eager PyTorch bmm (cuda)
     python benchmarks/bench_ensemble.py --check         # GPU: results vs the CPU path (max deviations)
+    python benchmarks/bench_ensemble.py --e2e           # GPU: train_ensemble end to end, two horizons
     python benchmarks/bench_ensemble.py --kernel        # CPU, one thread: the two numba kernels alone
 
 Setting (the issue's): linear-teacher data n=1000, d=50; k=50 neurons per sign (100 hidden
@@ -267,13 +268,33 @@ def gpu_main(args) -> None:
               + ", ".join(f"{w}: {r:,.0f}" for w, r in rates.items()) + " run-steps/s", flush=True)
         rate64 = engine_rate(data, R, args.gpu_steps, device=dev, dtype="float64")
         print(f"R={R:6d}  Triton fused (float64 weights) {rate64:,.0f} run-steps/s", flush=True)
+    e2e_main(data, args.e2e_runs, args.gpu_steps, dev)
     R = args.e2e_runs
-    e2e = ensemble_rate(data, R, args.gpu_steps, device=dev)
     eager = ensemble_rate(data, min(R, 1024), 64, device=dev, backend="torch")
-    print(f"end to end train_ensemble R={R}, T={args.gpu_steps} (host index streams, default engine): "
-          f"{e2e:,.0f} run-steps/s")
     print(f"end to end train_ensemble R={min(R, 1024)}, T=64 (eager torch engine, full bookkeeping): "
           f"{eager:,.0f} run-steps/s")
+
+
+def e2e_main(data, R: int, steps: int, dev: str) -> None:
+    """`train_ensemble` end to end at two horizons: the rate, and the per-step (marginal) rate.
+
+    The fixed part (snapshots at steps 0 and T: weights copied to the host, loss/error/flips over
+    all n points per run) is paid once; the marginal part is the kernel plus the host drawing each
+    run's sample order from its own NumPy stream (threads over the host's cores)."""
+    from verify._ensemble import train_ensemble
+
+    train_ensemble(data, _config(4), list(range(2)), device=dev)  # compile / warm
+    secs = {}
+    for T in (steps, 8 * steps):
+        runs = train_ensemble(data, _config(T), list(range(R)), device=dev)
+        secs[T] = runs[0].meta["ensemble"]["seconds_total"]
+        del runs
+        print(f"end to end train_ensemble R={R}, T={T} (default engine, host index streams): "
+              f"{R * T / secs[T]:,.0f} run-steps/s ({secs[T]:.2f} s)", flush=True)
+    T1, T2 = steps, 8 * steps
+    marginal = R * (T2 - T1) / (secs[T2] - secs[T1])
+    fixed = secs[T1] - R * T1 / marginal
+    print(f"  marginal (per added step) {marginal:,.0f} run-steps/s; fixed part {fixed:.2f} s per ensemble")
 
 
 def gpu_check(dev: str = "cuda", steps: int = 200) -> None:
@@ -336,6 +357,7 @@ def gpu_check(dev: str = "cuda", steps: int = 200) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--gpu", action="store_true", help="benchmark on CUDA: Triton kernel vs eager PyTorch")
+    ap.add_argument("--e2e", action="store_true", help="GPU: train_ensemble end to end, two horizons")
     ap.add_argument("--check", action="store_true", help="compare the CUDA engines with the CPU path")
     ap.add_argument("--kernel", action="store_true", help="CPU, one thread: batch-1 kernel vs single-run kernel")
     ap.add_argument("--runs", type=lambda s: [int(v) for v in s.split(",")], default=None)
@@ -350,6 +372,8 @@ def main() -> None:
         kernel_main()
     elif args.check:
         gpu_check(args.device)
+    elif args.e2e:
+        e2e_main(verify.teacher_dataset(n=1000, d=50, seed=0), args.e2e_runs, args.gpu_steps, args.device)
     elif args.gpu:
         args.runs = args.runs or [1024, 16384, 65536]
         gpu_main(args)
