@@ -1,10 +1,10 @@
 """Run-steps per second of ensembles of SGD runs vs a PyTorch batched implementation, same run.
 
-    python benchmarks/bench_ensemble.py                 # CPU: numba ensemble vs PyTorch bmm, R = 64, 1024
+    python benchmarks/bench_ensemble.py                 # CPU: numba ensemble (float64, float32) vs PyTorch bmm, R = 64, 1024
     python benchmarks/bench_ensemble.py --gpu           # GPU: Triton kernel vs eager PyTorch bmm (cuda)
     python benchmarks/bench_ensemble.py --check         # GPU: results vs the CPU path (max deviations)
     python benchmarks/bench_ensemble.py --e2e           # GPU: train_ensemble end to end, two horizons
-    python benchmarks/bench_ensemble.py --kernel        # CPU, one thread: the two numba kernels alone
+    python benchmarks/bench_ensemble.py --kernel        # CPU, one thread: the numba kernels alone
 
 Setting (the issue's): linear-teacher data n=1000, d=50; k=50 neurons per sign (100 hidden
 units), α=0.5, η=0.01, batch-1 uniform sampling, R runs with their own seeds.
@@ -12,19 +12,39 @@ units), α=0.5, η=0.01, batch-1 uniform sampling, R runs with their own seeds.
 * ours (CPU): `train_ensemble(…, device="cpu")`, the numba kernel over runs on all cores, with
   the full bookkeeping of every run (running sums, ε counts, shared-σ' state, snapshots at
   steps 0 and T with training loss/error/pattern flips); the time is the library's own wall
-  time of the whole ensemble (index drawing and snapshot statistics included).
+  time of the whole ensemble (index drawing and snapshot statistics included). Twice: in
+  float64 (the default, every run bit-identical to `train`) and with `dtype="float32"` (float32
+  weights and per-neuron arithmetic, float64 running sums and snapshot statistics).
 * baseline: the R runs as one batched matrix product per step (`torch.bmm` forward, one `bmm`
   outer-product update), float32 weights, in two versions: with no bookkeeping at all (the
   cheapest PyTorch version, a lower bound on its cost), and with the bookkeeping ours does every
   step (the five running sums Σg, Σg·s, Σg·z, Σg²‖x‖²Σσ'², Σℓ and the ε counts, in float64; the
-  shared-σ' state) — the like-for-like comparison. Ours computes in float64 throughout (it must
-  equal `train` bit for bit), the baseline in float32.
+  shared-σ' state) — the like-for-like comparison. Against our float32 engine the precision is
+  like-for-like too; our float64 engine does more precise arithmetic than the baseline.
 * ours (GPU): against both baselines above, on the same GPU, in the same run; the fused Triton kernel (weights stay in registers over a block of steps),
   float32 weights and float64 sums, timed at the engine (indices drawn once, up front) and
   end to end through `train_ensemble` (indices drawn on the host from each run's stream).
 
-Every figure is the best of `REPEATS`; on the CPU the two sides alternate, so both see the same load
+Every figure is the best of `REPEATS`; on the CPU all sides alternate, so they see the same load
 (the machines are shared; the best is the least disturbed).
+
+Measured on the 2-core AMD EPYC (AVX-512) development machine, shared with other jobs (the load
+average printed is the 1-minute one, our own process included):
+
+    R=   64  PyTorch bmm float32, no bookkeeping        146,426 run-steps/s   (2 torch threads)
+    R=   64  PyTorch bmm float32, same bookkeeping      101,882 run-steps/s   (2 torch threads)
+            ours (numba float64, bit-identical to train, full bookkeeping)   1,350,455 run-steps/s   ratio   9.2x (no bookkeeping),  13.3x (same bookkeeping)
+            ours (numba float32 weights                , full bookkeeping)   1,993,091 run-steps/s   ratio  13.6x (no bookkeeping),  19.6x (same bookkeeping)
+            (load average 2.00)
+    R= 1024  PyTorch bmm float32, no bookkeeping        171,796 run-steps/s   (2 torch threads)
+    R= 1024  PyTorch bmm float32, same bookkeeping      173,212 run-steps/s   (2 torch threads)
+            ours (numba float64, bit-identical to train, full bookkeeping)   1,863,021 run-steps/s   ratio  10.8x (no bookkeeping),  10.8x (same bookkeeping)
+            ours (numba float32 weights                , full bookkeeping)   2,834,061 run-steps/s   ratio  16.5x (no bookkeeping),  16.4x (same bookkeeping)
+            (load average 1.89)
+
+Over four runs the ratios were 9.9–19.6x for float32 and 6.4–13.3x for float64, lowest under the
+heaviest load (another job holding a core).
+See the README's ensemble section for more runs and the one-thread kernel figures.
 """
 
 from __future__ import annotations
@@ -107,14 +127,15 @@ def _config(steps: int) -> verify.TrainConfig:
     return verify.TrainConfig(width=K, alpha=ALPHA, lr=LR, steps=steps, snapshots=0)
 
 
-def ensemble_rate(data, R: int, steps: int, device: str = "cpu", backend=None, repeats: int = REPEATS) -> float:
+def ensemble_rate(data, R: int, steps: int, device: str = "cpu", backend=None, repeats: int = REPEATS,
+                  dtype: str | None = None) -> float:
     """Run-steps/s of `train_ensemble` end to end (its own wall time of the whole ensemble)."""
     from verify._ensemble import train_ensemble
 
-    train_ensemble(data, _config(4), list(range(2)), device=device, backend=backend)  # compile / warm
+    train_ensemble(data, _config(4), list(range(2)), device=device, backend=backend, dtype=dtype)  # compile / warm
     best = 0.0
     for _ in range(repeats):
-        runs = train_ensemble(data, _config(steps), list(range(R)), device=device, backend=backend)
+        runs = train_ensemble(data, _config(steps), list(range(R)), device=device, backend=backend, dtype=dtype)
         best = max(best, R * steps / runs[0].meta["ensemble"]["seconds_total"])
     return best
 
@@ -151,46 +172,54 @@ def engine_rate(data, R: int, steps: int, backend: str = "triton", dtype: str = 
 
 
 def cpu_main(args) -> None:
-    data = verify.teacher_dataset(n=1000, d=50, seed=0)
-    import torch
-
     import os
 
-    print(f"CPU: up to {torch.get_num_threads()} torch threads; numba threads {__import__('numba').get_num_threads()}; "
+    import numba
+    import torch
+
+    data = verify.teacher_dataset(n=1000, d=50, seed=0)
+    print(f"CPU: up to {torch.get_num_threads()} torch threads; numba threads {numba.get_num_threads()}; "
           f"n={data.n}, d={data.d}, {2 * K} neurons; load average {os.getloadavg()[0]:.2f}")
     # PyTorch's small parallel regions collapse when another process holds a core (measured on
     # this 2-core machine under load: 2.5k run-steps/s with 2 threads against 80k with 1), so
     # the baseline gets the better of one thread and all threads, each measurement
     thread_counts = sorted({1, torch.get_num_threads()})
+    ours_kinds = (("float64", "numba float64, bit-identical to train"), ("float32", "numba float32 weights"))
     for R in args.runs:
-        ours = 0.0
+        ours = {dt: 0.0 for dt, _ in ours_kinds}
         base = {b: (0.0, 0) for b in (False, True)}
         tsteps = max(20, args.torch_steps // R)
         for _ in range(REPEATS):  # interleaved, so that all sides see the same load on a shared machine
-            ours = max(ours, ensemble_rate(data, R, args.steps, repeats=1))
+            for dt, _ in ours_kinds:
+                ours[dt] = max(ours[dt], ensemble_rate(data, R, args.steps, repeats=1, dtype=dt))
             for bk in (False, True):
                 for th in thread_counts:
                     torch.set_num_threads(th)
                     base[bk] = max(base[bk], (torch_batched(data, R, tsteps, repeats=1, bookkeeping=bk), th))
             torch.set_num_threads(thread_counts[-1])
-        print(f"R={R:5d}  ours (numba float64, full bookkeeping) {ours:11,.0f} run-steps/s", flush=True)
         for bk, label in ((False, "no bookkeeping  "), (True, "same bookkeeping")):
             rate, th = base[bk]
-            print(f"        PyTorch bmm float32, {label}  {rate:11,.0f} run-steps/s   ratio {ours / rate:5.1f}x"
+            print(f"R={R:5d}  PyTorch bmm float32, {label}  {rate:11,.0f} run-steps/s"
                   f"   ({th} torch thread{'s' if th > 1 else ''})")
+        for dt, label in ours_kinds:
+            rate = ours[dt]
+            print(f"        ours ({label:37s}, full bookkeeping) {rate:11,.0f} run-steps/s   ratio "
+                  f"{rate / base[False][0]:5.1f}x (no bookkeeping), {rate / base[True][0]:5.1f}x (same bookkeeping)")
         print(f"        (load average {os.getloadavg()[0]:.2f})", flush=True)
 
 
 def kernel_main(runs: int = 16, steps: int = 3000) -> None:
-    """One thread: the batch-1 engine's kernel against the single-run kernel over the same runs.
+    """One thread: the CPU kernels alone, advancing the same runs from the same weights on the same indices.
 
-    Both advance the same runs from the same weights on the same indices (asserted bit-identical);
-    no index drawing, no snapshots — the per-core speed of the inner loop alone.
+    The single-run kernel (`sgd_chunk`), the column kernel `train` uses (`sgd1_columns`), and the
+    ensemble's lane-blocked kernels in float64 (`sgd1_blocks`, asserted bit-identical to the other
+    two) and float32 (`sgd1_blocks32`); no index drawing, no snapshots — the per-core speed of the
+    inner loop alone, the kernels alternating so that all see the same load.
     """
     import numba
 
-    from verify._ensemble import ensemble_chunk, ensemble_columns_chunk
-    from verify._kernels import N_SUMS
+    from verify._ensemble import BlocksEngine, ensemble_chunk
+    from verify._kernels import N_SUMS, sgd1_columns
 
     numba.set_num_threads(1)
     data = verify.teacher_dataset(n=1000, d=50, seed=0)
@@ -209,28 +238,44 @@ def kernel_main(runs: int = 16, steps: int = 3000) -> None:
         W1, W2 = Wp.copy(), Wn.copy()
         sums, counts, state = books()
         e, ei = np.empty((runs, 0)), np.empty((runs, 0), np.int64)
+        t0 = time.perf_counter()
         ensemble_chunk(X, y, W1, W2, ALPHA, LR, idx, np.empty((0, data.d)), sums, gthr, counts, state, False, 0,
                        ei, e, e, e, e, e, xx)
-        return np.concatenate([W1, W2], 1), sums, counts, state
+        return time.perf_counter() - t0, (np.concatenate([W1, W2], 1), sums, counts, state)
 
     def columns():
         Wt = np.ascontiguousarray(np.concatenate([Wp, Wn], 1).transpose(0, 2, 1))
         sums, counts, state = books()
-        ensemble_columns_chunk(X, y, Wt, K, ALPHA, LR, np.ascontiguousarray(idx[:, :, 0]), sums, gthr, counts,
-                               state, 0, xx)
-        return Wt.transpose(0, 2, 1), sums, counts, state
+        i1 = np.ascontiguousarray(idx[:, :, 0])
+        t0 = time.perf_counter()
+        for r in range(runs):
+            sgd1_columns(X, y, Wt[r], K, ALPHA, LR, i1[r], sums[r], gthr, counts[r], state[r], 0, xx)
+        return time.perf_counter() - t0, (Wt.transpose(0, 2, 1), sums, counts, state)
 
-    a, b = single(), columns()
-    assert all(np.array_equal(u, v) for u, v in zip(a, b)), "the two kernels disagree"
+    def blocks(dtype):
+        def f():
+            eng = BlocksEngine(X, y, Wp, Wn, ALPHA, LR, None, gthr, False, steps, dtype=dtype)
+            t0 = time.perf_counter()
+            eng.advance(idx, 0)
+            dt = time.perf_counter() - t0
+            W1, W2 = eng.weights()
+            return dt, (np.concatenate([W1, W2], 1), eng.sums, eng.counts, eng.state)
+        return f
+
+    kernels = (("single-run kernel (sgd_chunk)", single), ("train's kernel (sgd1_columns)", columns),
+               ("ensemble float64 (sgd1_blocks)", blocks("float64")),
+               ("ensemble float32 (sgd1_blocks32)", blocks("float32")))
+    out = {name: f()[1] for name, f in kernels}
+    ref = out[kernels[0][0]]
+    for name, _ in kernels[1:3]:
+        assert all(np.array_equal(u, v) for u, v in zip(ref, out[name])), f"{name} differs from sgd_chunk"
     rates = {}
     for _ in range(REPEATS):
-        for name, f in (("single-run kernel (sgd_chunk)", single), ("batch-1 engine (sgd1_columns)", columns)):
-            t0 = time.perf_counter()
-            f()
-            rates[name] = max(rates.get(name, 0.0), runs * steps / (time.perf_counter() - t0))
+        for name, f in kernels:
+            rates[name] = max(rates.get(name, 0.0), runs * steps / f()[0])
     for name, rate in rates.items():
-        print(f"1 thread, {runs} runs x {steps} steps: {name:30s} {rate:10,.0f} run-steps/s")
-    print("results bit-identical")
+        print(f"1 thread, {runs} runs x {steps} steps: {name:33s} {rate:10,.0f} run-steps/s")
+    print("float64 results bit-identical")
 
 
 def _have_triton(device: str) -> bool:
@@ -359,7 +404,7 @@ def main() -> None:
     ap.add_argument("--gpu", action="store_true", help="benchmark on CUDA: Triton kernel vs eager PyTorch")
     ap.add_argument("--e2e", action="store_true", help="GPU: train_ensemble end to end, two horizons")
     ap.add_argument("--check", action="store_true", help="compare the CUDA engines with the CPU path")
-    ap.add_argument("--kernel", action="store_true", help="CPU, one thread: batch-1 kernel vs single-run kernel")
+    ap.add_argument("--kernel", action="store_true", help="CPU, one thread: the numba kernels alone")
     ap.add_argument("--runs", type=lambda s: [int(v) for v in s.split(",")], default=None)
     ap.add_argument("--steps", type=int, default=5000, help="CPU: steps per run of ours")
     ap.add_argument("--torch-steps", type=int, default=40_000, help="CPU: run-steps of the baseline per R")

@@ -85,13 +85,14 @@ class TestNumbaEqualsSingleRuns:
             _assert_same_run(train(big, replace(cfg, seed=s)), r, exact=True)
 
     @pytest.mark.parametrize("width,d", [(1, 7), (5, 9), (4, 3)])
-    def test_columns_engine_bitwise(self, width, d):
-        # the vectorized batch-1 engine: columns d mod 4 ≠ 0 (the tail accumulator), one neuron per sign
+    def test_blocks_engine_bitwise(self, width, d):
+        # the vectorized batch-1 engine: columns d mod 4 ≠ 0 (the tail accumulator), one neuron per sign,
+        # m = 2, 10 (padded to 8, 16 lanes) and 8 (no padding)
         small = verify.teacher_dataset(n=60, d=d, seed=1, margin=0.05)
         cfg = verify.TrainConfig(width=width, alpha=0.25, lr=0.3, steps=400, snapshots=3, eps=(0.05, 0.5))
         X, W = small.X, np.zeros((1, width, d))
         assert type(_ensemble.make_engine("cpu", None, None, X, small.y, W, W, cfg, None, np.ones(1))).__name__ \
-            == "ColumnsEngine"
+            == "BlocksEngine"
         runs = train_ensemble(small, cfg, [7, 8, 9])
         for s, r in zip([7, 8, 9], runs):
             _assert_same_run(train(small, replace(cfg, seed=s)), r, exact=True)
@@ -137,6 +138,95 @@ class TestNumbaEqualsSingleRuns:
             np.testing.assert_allclose(tr.step_g.sum(), tr.S, rtol=1e-12)
 
 
+class TestSnapshotStats:
+    @pytest.mark.parametrize("kp,kn", [(3, 2), (1, 64), (70, 3), (64, 64), (50, 50)])
+    def test_activate_matches_numpy(self, kp, kn):
+        # σ in place and the pattern bits, words crossing 64 columns and a word shared by both signs
+        rng = np.random.default_rng(kp * 100 + kn)
+        n = 37
+        P, Q = rng.normal(size=(n, kp)), rng.normal(size=(n, kn))
+        P[0, 0], Q[1, 0], P[2, -1], Q[3, -1] = 0.0, -0.0, np.nan, np.inf  # σ'(0) = α; NaN is not > 0
+        words = -(-(kp + kn) // 64)
+        prev_pattern = rng.random((n, kp + kn)) < 0.5
+        prev = np.zeros((n, words), np.uint64)
+        for c in range(kp + kn):
+            prev[:, c // 64] |= prev_pattern[:, c].astype(np.uint64) << np.uint64(c % 64)
+        pattern = np.concatenate([P > 0, Q > 0], axis=1)
+        sig_P, sig_Q = np.where(P > 0, P, 0.3 * P), np.where(Q > 0, Q, 0.3 * Q)
+        bits = np.zeros((n, words), np.uint64)
+        flips = _ensemble._activate(P, Q, 0.3, bits, prev)
+        assert flips == np.count_nonzero(pattern != prev_pattern)
+        assert np.array_equal(P.view(np.uint64), sig_P.view(np.uint64))  # the same bits, signed zeros too
+        assert np.array_equal(Q.view(np.uint64), sig_Q.view(np.uint64))
+        got = np.array([[(bits[i, c // 64] >> np.uint64(c % 64)) & np.uint64(1) for c in range(kp + kn)]
+                        for i in range(n)], dtype=bool)
+        assert np.array_equal(got, pattern)
+        assert _ensemble._activate(sig_P.copy(), sig_Q.copy(), 0.3, np.zeros_like(bits), prev[:0]) == 0
+
+    def test_stats_equal_train_stats_of_snapshots(self):
+        # every snapshot's loss, error and flips are `_train_stats` of the snapshot weights themselves
+        from verify._train import _train_stats
+
+        big = verify.teacher_dataset(n=300, d=20, seed=2)
+        cfg = verify.TrainConfig(width=40, alpha=0.5, lr=0.05, steps=300, snapshots=4)
+        for dtype in ("float64", "float32"):
+            for run in train_ensemble(big, cfg, [1, 2, 3, 4, 5], dtype=dtype):
+                tr = run.trajectory
+                prev = None
+                for s in range(tr.snap_steps.shape[0]):
+                    loss, err, pat = _train_stats(verify.Network(tr.snap_W_pos[s], tr.snap_W_neg[s], cfg.alpha), big)
+                    assert (loss, err) == (tr.snap_train_loss[s], tr.snap_train_error[s])
+                    assert tr.snap_pattern_flips[s] == (0 if prev is None else np.count_nonzero(pat != prev))
+                    prev = pat
+                assert np.any(tr.snap_pattern_flips > 0)
+
+
+class TestFloat32:
+    """The opt-in float32 CPU engine: float32 weights and step arithmetic, float64 sums; not `train`'s bits."""
+
+    def test_close_over_short_horizon(self, data, numba_runs):
+        runs = train_ensemble(data, CONFIGS["sgd"], SEEDS, dtype="float32")
+        for a, b in zip(numba_runs["sgd"], runs):
+            assert b.meta["ensemble"]["dtype"] == "float32" and a.meta["ensemble"]["dtype"] == "float64"
+            np.testing.assert_allclose(b.final.W_pos, a.final.W_pos, rtol=1e-3, atol=1e-5)
+            np.testing.assert_allclose(b.final.W_neg, a.final.W_neg, rtol=1e-3, atol=1e-5)
+            for k, v in a.trajectory.sums.items():
+                assert b.trajectory.sums[k] == pytest.approx(v, rel=1e-4)
+            assert np.array_equal(b.trajectory.loss_gt_eps, a.trajectory.loss_gt_eps)
+            # the weights it holds are float32 numbers, so this is not the float64 engine again
+            assert np.array_equal(b.final.W_pos.astype(np.float32), b.final.W_pos)
+            assert not np.array_equal(b.final.W_pos, a.final.W_pos)
+
+    def test_close_at_benchmark_width(self):
+        big = verify.teacher_dataset(n=400, d=50, seed=0, margin=0.1)
+        cfg = verify.TrainConfig(width=50, alpha=0.5, lr=0.05, steps=200, snapshots=3)
+        seeds = list(range(6))
+        for a, b in zip(train_ensemble(big, cfg, seeds), train_ensemble(big, cfg, seeds, dtype="float32")):
+            assert abs(b.trajectory.S - a.trajectory.S) <= 2e-3 * a.trajectory.S
+            theta = a.final.theta()
+            assert np.max(np.abs(b.final.theta() - theta)) <= 2e-3 * np.max(np.abs(theta))
+            loss = a.trajectory.snap_train_loss[-1]
+            assert abs(b.trajectory.snap_train_loss[-1] - loss) <= 2e-3 * loss
+
+    def test_same_distribution_over_long_horizon(self):
+        # σ' jumps separate individual trajectories over long runs; the distribution over seeds agrees
+        big = verify.teacher_dataset(n=400, d=50, seed=0, margin=0.1)
+        cfg = verify.TrainConfig(width=50, alpha=0.5, lr=0.05, steps=2000, snapshots=0)
+        seeds = list(range(64))
+        S64 = np.array([r.trajectory.S for r in train_ensemble(big, cfg, seeds)])
+        S32 = np.array([r.trajectory.S for r in train_ensemble(big, cfg, seeds, dtype="float32")])
+        se = np.sqrt((S64.var(ddof=1) + S32.var(ddof=1)) / len(seeds))
+        assert abs(S64.mean() - S32.mean()) <= 4 * se
+
+    @pytest.mark.filterwarnings("ignore::RuntimeWarning")
+    def test_divergence_names_seed(self, data):
+        # 1e38 fits in float32, its preactivations do not: inf − inf = NaN
+        cfg = verify.TrainConfig(width=2, alpha=0.5, lr=0.1, steps=20, snapshots=0)
+        Wp = np.stack([np.full((2, 4), 0.01), np.full((2, 4), 1e38)])
+        with pytest.raises(verify.InputError, match=r"diverged.*seeds \[8\]"):
+            train_ensemble(data, cfg, [7, 8], init=(Wp, Wp.copy()), dtype="float32")
+
+
 class TestDraw:
     def test_pool_equals_serial(self):
         from concurrent.futures import ThreadPoolExecutor
@@ -168,9 +258,9 @@ class TestBounded:
 
         monkeypatch.setattr(_ensemble, "INDEX_BUDGET", 64)
         spying(_ensemble.NumbaEngine)
-        spying(_ensemble.ColumnsEngine)
+        spying(_ensemble.BlocksEngine)
         R = 4
-        for cfg, engine in [(CONFIGS["sgd"], "ColumnsEngine"), (CONFIGS["records-zero-init"], "NumbaEngine")]:
+        for cfg, engine in [(CONFIGS["sgd"], "BlocksEngine"), (CONFIGS["records-zero-init"], "NumbaEngine")]:
             seen.clear()
             train_ensemble(data, replace(cfg, steps=300, snapshots=0), list(range(R)))
             assert seen and {name for name, _ in seen} == {engine}
@@ -205,8 +295,11 @@ class TestBadInput:
     def test_bad_backend(self, data):
         with pytest.raises(verify.InputError, match="backend"):
             train_ensemble(data, CONFIGS["sgd"], [0], backend="opencl")
-        with pytest.raises(verify.InputError, match="float64"):
-            train_ensemble(data, CONFIGS["sgd"], [0], dtype="float32")
+        with pytest.raises(verify.InputError, match="dtype"):
+            train_ensemble(data, CONFIGS["sgd"], [0], dtype="float16")
+        for name in ("epoch-minibatch", "records-zero-init"):  # float32 is the batch-1 engine's only
+            with pytest.raises(verify.InputError, match="float32"):
+                train_ensemble(data, CONFIGS[name], [0], dtype="float32")
 
     @pytest.mark.filterwarnings("ignore::RuntimeWarning")
     def test_divergence_names_seed(self, data):
@@ -252,10 +345,20 @@ class TestCLI:
         assert main(["train", *self.ARGS, "--seed", "8", "--out", str(single)]) == 0
         _assert_same_run(verify.load_run(single), verify.load_run(out / "run-0001.npz"), exact=True)
 
+    def test_dtype_float32(self, tmp_path, capsys):
+        out = tmp_path / "ens"
+        assert main(["train", *self.ARGS, "--runs", "2", "--dtype", "float32", "--out", str(out), "--json"]) == 0
+        s = json.loads(capsys.readouterr().out)
+        assert s["dtype"] == "float32" and s["backend"] == "numba"
+        run = verify.load_run(out / "run-0000.npz")
+        assert run.meta["ensemble"]["dtype"] == "float32"
+        assert np.array_equal(run.final.W_pos.astype(np.float32), run.final.W_pos)
+
     @pytest.mark.parametrize("extra,msg", [
         (["--runs", "2", "--out", "x.npz"], "folder"),
         (["--runs", "0", "--out", "ens"], "--runs"),
         (["--runs", "2", "--backend", "triton", "--record-steps", "--out", "ens"], "Triton"),
+        (["--runs", "2", "--dtype", "float32", "--record-steps", "--out", "ens"], "float32"),
     ])
     def test_bad_usage_exit_2_writes_nothing(self, tmp_path, monkeypatch, capsys, extra, msg):
         monkeypatch.chdir(tmp_path)

@@ -5,13 +5,25 @@ the same update of THEORY.md §0 (`w_j += η g_t y σ'(⟨w_j,x⟩) x`, `u_j −
 `σ'(0) = α`), its own initialization (`init_weights(…, seed=s)`), its own sample order
 (`IndexStream(…, seed=s)`), the same data. What the ensemble adds is only *how* the runs are
 scheduled: on the CPU one compiled kernel advances all runs of a block of steps, runs spread
-over the cores (numba `prange`). Batch-1 SGD without per-step records uses `sgd1_columns`, which
-keeps each run's weights transposed so that the m neurons are the SIMD dimension and fuses the
-update of step t with the forward pass of step t + 1; every other case runs the single-run
-kernel `sgd_chunk` itself. Both perform, per run, exactly `sgd_chunk`'s floating-point operations
-in its order (no sum is reassociated), so the CPU results are bit-for-bit those of separate
-`train` calls — running sums, ε counts, shared-σ' state, snapshots and all. On a GPU
-(`device="cuda"`) the runs advance in PyTorch or in a fused Triton kernel
+over the cores (numba `prange`). Batch-1 SGD without per-step records uses `sgd1_blocks`, which
+keeps each run's neurons in blocks of 8 whose update coefficients and dot-product accumulators
+stay in vector registers while it sweeps the weights, and fuses the update of step t with the
+forward pass of step t + 1; every other case runs the single-run kernel `sgd_chunk` itself.
+Both perform, per run, exactly `sgd_chunk`'s floating-point operations in its order (no sum is
+reassociated), so the CPU results are bit-for-bit those of separate `train` calls — running
+sums, ε counts, shared-σ' state, snapshots and all. The snapshot statistics (training loss,
+error, pattern flips) are the same BLAS products and numpy reductions as `train`'s, one run at
+a time (see `NumbaEngine.snapshot_stats`).
+
+`dtype="float32"` (batch-1 SGD without per-step records, opt-in) runs `sgd1_blocks32`: float32
+weights, data and per-neuron arithmetic (twice the numbers per vector instruction, half the
+memory traffic; the sum N(x) over neurons reassociated), float64 z, g, ℓ and running sums, as
+on a GPU. It is not `train`'s bits: it equals the float64 path to float32 rounding over short
+horizons and in distribution over long ones (tested), like the GPU engines below. Snapshot
+weights are the float32 weights (exactly, as float64) and their statistics are computed from them in
+float64; `Run.init` is the float64 initialization they were rounded from.
+
+On a GPU (`device="cuda"`) the runs advance in PyTorch or in a fused Triton kernel
 (`verify._ensemble_torch`); there the results equal the CPU path to floating-point tolerance
 (float32 weights, float64 running sums) over a horizon — σ' is discontinuous, so different
 summation orders eventually separate a trajectory (see that module).
@@ -19,7 +31,8 @@ summation orders eventually separate a trajectory (see that module).
 Memory: the sampled indices are generated block by block (at most `INDEX_BUDGET` indices in
 flight for all runs together), so memory does not grow with T. What a run keeps is what a
 single run keeps: the running sums, counts, shared-σ' state and `(snapshots+2)` weight
-snapshots, i.e. `R·(snapshots+2)·m·d` floats in all — choose few snapshots for large R.
+snapshots, i.e. `R·(snapshots+2)·m·d` floats in all — choose few snapshots for large R —
+plus its last activation pattern as bits (n·⌈m/64⌉ words) for the flip counts.
 Per-step arrays exist only when `config.record_steps` asks for them (then `R·T` values each).
 
 Why blocks of steps may be cut anywhere: `IndexStream.take` is split-invariant (drawing a
@@ -42,10 +55,10 @@ from . import __version__
 from ._data import Dataset
 from ._errors import InputError
 from ._io import atomic_write_json
-from ._kernels import N_SUMS, sgd1_columns, sgd_chunk
+from ._kernels import LANES, N_SUMS, run_vectorized, sgd1_blocks, sgd1_blocks32, sgd_chunk
 from ._network import Network
-from ._train import (SUM_NAMES, IndexStream, Run, TrainConfig, Trajectory, _train_stats, _unit_reference,
-                     init_weights, load_run, save_run, single_threaded_blas, snapshot_steps)
+from ._train import (SUM_NAMES, IndexStream, Run, TrainConfig, Trajectory, _unit_reference, init_weights,
+                     load_run, save_run, single_threaded_blas, snapshot_steps)
 
 __all__ = ["train_ensemble", "save_ensemble", "load_ensemble", "ensemble_summary",
            "INDEX_BUDGET", "ENSEMBLE_FORMAT"]
@@ -56,6 +69,8 @@ INDEX_BUDGET = 1 << 22
 GPU_INDEX_BUDGET = 1 << 26
 # snapshot weights beyond this many bytes are refused with a clear error instead of an OOM
 SNAPSHOT_BYTES_LIMIT = 8 << 30
+# runs per task of the snapshot statistics (≈ 0.4 ms each at n=1000, d=50, m=100)
+STATS_SLICE = 16
 ENSEMBLE_FORMAT = "verify.ensemble/1"
 
 
@@ -120,71 +135,165 @@ class NumbaEngine:
         return self.recs
 
     def snapshot_stats(self, data: Dataset, prev):
-        """Per run: training loss, error, pattern flips since `prev` (the same code as `train`).
+        """Per run: training loss, error, pattern flips since `prev`, the same bits as `train` records.
 
+        `_train_stats` computes `P = X W₊ᵀ`, `Q = X W₋ᵀ` (BLAS), `σ(P).sum(1) − σ(Q).sum(1)`,
+        the mean of `logaddexp(0, −z)` and of `z ≤ 0`, and the pattern `[P > 0, Q > 0]`. Here
+        the two products are the same BLAS calls on the same (n, d) and (k, d) arrays, and the
+        sums and means the same numpy reductions over arrays of the same shape, so they round
+        the same way (BLAS results depend on how a product is blocked, which is why the runs'
+        products are not merged into one); `_activate` only replaces `np.where` (σ is one
+        comparison and at most one product per entry, exact either way) and keeps each pattern
+        as bits, n·⌈m/64⌉ words per run instead of n·m bools, counting the flips as it goes.
         Runs are spread over one thread per core, each calling single-threaded BLAS: many
         small products with multi-threaded BLAS on a busy machine spend their time spinning
-        (measured: 34 ms against 4 ms per run at n=1000, d=50, m=100 on 2 loaded cores). The
-        products split no sums, so the results are the same bits either way (tested).
+        (measured: 34 ms against 4 ms per run at n=1000, d=50, m=100 on 2 loaded cores).
         """
         R = self.Wp.shape[0]
+        X = np.asarray(data.X, dtype=np.float64)  # what `Network.preactivations` multiplies
+        y = data.y
+        n, k = X.shape[0], self.Wp.shape[1]
+        words = -(-(k + self.Wn.shape[1]) // 64)
         loss, err = np.empty(R), np.empty(R)
         flips = np.zeros(R, dtype=np.int64)
-        patterns = [None] * R
+        patterns = np.zeros((R, n, words), dtype=np.uint64)
+        none = np.zeros((0, words), dtype=np.uint64)
 
         def one(lo: int, hi: int) -> None:
             for r in range(lo, hi):
-                loss[r], err[r], pat = _train_stats(Network(self.Wp[r], self.Wn[r], self.alpha), data)
-                if prev is not None:
-                    flips[r] = int(np.count_nonzero(pat != prev[r]))
-                patterns[r] = pat
+                P = X @ self.Wp[r].T
+                Q = X @ self.Wn[r].T
+                flips[r] = _activate(P, Q, self.alpha, patterns[r], none if prev is None else prev[r])
+                z = y * (P.sum(1) - Q.sum(1))
+                loss[r], err[r] = float(np.mean(np.logaddexp(0.0, -z))), float(np.mean(z <= 0))
 
         workers = max(1, min(nb.get_num_threads(), R))
         with single_threaded_blas():
             if workers == 1:
                 one(0, R)
             else:
+                # small slices handed out as threads free up: on a shared machine one core may be slower
+                step = max(1, min(STATS_SLICE, R // workers))
                 with ThreadPoolExecutor(workers) as pool:
-                    for f in [pool.submit(one, i * R // workers, (i + 1) * R // workers) for i in range(workers)]:
+                    for f in [pool.submit(one, lo, min(R, lo + step)) for lo in range(0, R, step)]:
                         f.result()
         return loss, err, flips, patterns
 
 
+@nb.njit(cache=True, inline="always")
+def _pattern_bits(P, bits, offset):
+    # bits[i] |= [P[i, j] > 0] at bit position offset + j (word (offset + j) // 64); each word's
+    # bits are gathered from shift 0 and shifted once (the form the compiler vectorizes)
+    n, k = P.shape
+    for w in range(offset // 64, (offset + k + 63) // 64):
+        j0, j1 = max(0, 64 * w - offset), min(k, 64 * w + 64 - offset)
+        shift = np.uint64(offset + j0 - 64 * w)
+        for i in range(n):
+            row = P[i]
+            word = 0
+            for j in range(j1 - j0):
+                word |= (1 if row[j0 + j] > 0.0 else 0) << j
+            bits[i, w] |= np.uint64(word) << shift
+
+
+@nb.njit(cache=True, inline="always")
+def _leaky_in_place(P, alpha):
+    # σ(p) = p if p > 0 else α·p, entry by entry what `np.where(P > 0, P, α * P)` gives
+    n, k = P.shape
+    for i in range(n):
+        row = P[i]
+        for j in range(k):
+            v = row[j]
+            row[j] = v if v > 0.0 else alpha * v
+
+
+@nb.njit(cache=True, inline="always")
+def _popcount(x):
+    x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
+    x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    return (x * np.uint64(0x0101010101010101)) >> np.uint64(56)
+
+
+@nb.njit(cache=True, nogil=True)
+def _activate(P, Q, alpha, bits, prev):
+    """σ of the preactivations in place, their pattern as bits, and its flips since `prev`.
+
+    Bit c of row i (bit c mod 64 of word c // 64 of `bits[i]`, zero on entry) is [P_ic > 0]
+    for c < k₊ and [Q_i,c−k₊ > 0] after: `_train_stats`'s concatenated pattern. Returns the
+    number of bits that differ from `prev` (0 if `prev` is empty).
+    """
+    _pattern_bits(P, bits, 0)
+    _pattern_bits(Q, bits, P.shape[1])
+    _leaky_in_place(P, alpha)
+    _leaky_in_place(Q, alpha)
+    flips = 0
+    if prev.shape[0] > 0:
+        for i in range(bits.shape[0]):
+            for w in range(bits.shape[1]):
+                flips += _popcount(bits[i, w] ^ prev[i, w])
+    return flips
+
+
 @nb.njit(cache=True, parallel=True)
-def ensemble_columns_chunk(X, y, Wt, kp, alpha, lr, idx, sums, gthr, counts, state, t_base, xx_all):
-    """Advance every run by `idx.shape[1]` batch-1 steps (`sgd1_columns` on its (d, m) weights), runs in parallel.
+def ensemble_blocks_chunk(X, y, Wb, kp, m, alpha, lr, idx, sums, gthr, counts, state, t_base, xx_all):
+    """Advance every run by `idx.shape[1]` batch-1 steps (`sgd1_blocks` on its blocked weights), runs in parallel.
 
     Args:
-        Wt: (R, d, m) transposed weights, columns < kp positive neurons, the rest negative.
+        Wb: (R, ⌈m/LANES⌉, d, LANES) float64 weights of all runs (see `sgd1_blocks`).
         idx: (R, T) sampled indices.
         sums, counts, state: (R, N_SUMS), (R, E), (R, 2) per-run bookkeeping.
     """
-    for r in nb.prange(Wt.shape[0]):
-        sgd1_columns(X, y, Wt[r], kp, alpha, lr, idx[r], sums[r], gthr, counts[r], state[r], t_base, xx_all)
+    for r in nb.prange(Wb.shape[0]):
+        sgd1_blocks(X, y, Wb[r], kp, m, alpha, lr, idx[r], sums[r], gthr, counts[r], state[r], t_base, xx_all)
 
 
-class ColumnsEngine(NumbaEngine):
+@nb.njit(cache=True, parallel=True)
+def ensemble_blocks32_chunk(X32, y, Wb, kp, m, alpha, lr, idx, sums, gthr, counts, state, t_base, xx_all):
+    """`ensemble_blocks_chunk` with float32 weights and data (`sgd1_blocks32`)."""
+    for r in nb.prange(Wb.shape[0]):
+        sgd1_blocks32(X32, y, Wb[r], kp, m, alpha, lr, idx[r], sums[r], gthr, counts[r], state[r], t_base, xx_all)
+
+
+class BlocksEngine(NumbaEngine):
     """The CPU engine for batch-1 SGD without per-step records (the statistics-over-seeds case).
 
-    Each run's weights are kept transposed, (d, m) with the m = 2k neurons contiguous, so that
-    `sgd1_columns` vectorizes across neurons; it performs exactly the operations of `sgd_chunk`,
-    so the results are the same bits (tested against `train`).
+    Each run's neurons are kept in blocks of `LANES`, (⌈m/LANES⌉, d, LANES), so that
+    `sgd1_blocks` holds a block's accumulators in vector registers. In float64 (the default)
+    it performs exactly the operations of `sgd_chunk`, so the results are the same bits
+    (tested against `train`). With `dtype="float32"` the weights and the per-neuron arithmetic
+    are float32 (`sgd1_blocks32`: twice the numbers per vector, half the memory traffic) and
+    the running sums float64: not `train`'s bits, the same dynamics to float32 rounding.
     """
 
-    def __init__(self, X, y, Wp, Wn, alpha, lr, ref, gthr, rec_on, T):
+    def __init__(self, X, y, Wp, Wn, alpha, lr, ref, gthr, rec_on, T, dtype: str = "float64"):
         super().__init__(X, y, Wp, Wn, alpha, lr, ref, gthr, rec_on, T)
-        self.k = self.Wp.shape[1]
-        self.Wt = np.ascontiguousarray(np.concatenate([self.Wp, self.Wn], axis=1).transpose(0, 2, 1))
+        if dtype not in ("float64", "float32"):
+            raise InputError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+        self.dtype = dtype
+        R, self.kp, d = self.Wp.shape
+        self.m = self.kp + self.Wn.shape[1]
+        nblk = -(-self.m // LANES)
+        W = np.zeros((R, nblk * LANES, d), dtype=dtype)  # neurons beyond m: zero padding
+        W[:, :self.kp], W[:, self.kp:self.m] = self.Wp, self.Wn
+        self.Wb = np.ascontiguousarray(W.reshape(R, nblk, LANES, d).transpose(0, 1, 3, 2))
+        if dtype == "float32":
+            self.Wp[...], self.Wn[...] = W[:, :self.kp], W[:, self.kp:self.m]  # the weights it starts from
+            self.X32 = self.X.astype(np.float32)
 
     def advance(self, idx: np.ndarray, t_base: int) -> None:
-        ensemble_columns_chunk(self.X, self.y, self.Wt, self.k, self.alpha, self.lr,
-                               np.ascontiguousarray(idx[:, :, 0]), self.sums, self.gthr, self.counts,
-                               self.state, t_base, self.xx_all)
+        kernel, X = ((ensemble_blocks32_chunk, self.X32) if self.dtype == "float32"
+                     else (ensemble_blocks_chunk, self.X))
+        run_vectorized(kernel, X, self.y, self.Wb, self.kp, self.m, self.alpha, self.lr,
+                       np.ascontiguousarray(idx[:, :, 0]), self.sums, self.gthr, self.counts, self.state,
+                       t_base, self.xx_all)
 
     def _sync(self) -> None:
-        # the (R, k, d) weights of the base class, from the transposed ones
-        self.Wp[...] = self.Wt[:, :, :self.k].transpose(0, 2, 1)
-        self.Wn[...] = self.Wt[:, :, self.k:].transpose(0, 2, 1)
+        # the (R, k, d) float64 weights of the base class, from the blocked ones
+        R, nblk, d, _ = self.Wb.shape
+        W = self.Wb.transpose(0, 1, 3, 2).reshape(R, nblk * LANES, d)
+        self.Wp[...] = W[:, :self.kp]
+        self.Wn[...] = W[:, self.kp:self.m]
 
     def weights(self):
         self._sync()
@@ -245,11 +354,16 @@ def make_engine(device: str, backend: str | None, dtype: str | None, X, y, Wp, W
     if backend not in (None, "numba", "torch", "triton"):
         raise InputError(f"backend must be 'numba', 'torch' or 'triton', got {backend!r}")
     if device == "cpu" and backend in (None, "numba"):
-        if dtype not in (None, "float64"):
-            raise InputError(f"the numba engine computes in float64 only, not {dtype!r}")
+        if dtype not in (None, "float64", "float32"):
+            raise InputError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+        args = (X, y, Wp, Wn, config.alpha, config.lr, ref, gthr, config.record_steps, config.steps)
         # batch-1 SGD without per-step records (the statistics-over-seeds case): vectorized across neurons
-        cls = ColumnsEngine if config.batch == 1 and not config.record_steps else NumbaEngine
-        return cls(X, y, Wp, Wn, config.alpha, config.lr, ref, gthr, config.record_steps, config.steps)
+        if config.batch == 1 and not config.record_steps:
+            return BlocksEngine(*args, dtype=dtype or "float64")
+        if dtype == "float32":
+            raise InputError("float32 on the CPU is for batch-1 SGD without per-step records; "
+                             "minibatches and --record-steps run in float64")
+        return NumbaEngine(*args)
     if backend == "numba":
         raise InputError(f"the numba backend runs on the CPU only, not on {device!r}")
     from ._ensemble_torch import TorchEngine
@@ -267,20 +381,21 @@ def train_ensemble(data: Dataset, config: TrainConfig, seeds: Sequence[int], *, 
         data: training set, shared by all runs.
         config: hyper-parameters; its `seed` is replaced by each of `seeds`.
         seeds: one seed per run (seeds the run's initialization and its sample order).
-        device: "cpu" (numba, bit-identical to `train`) or a PyTorch device such as "cuda".
+        device: "cpu" (numba, bit-identical to `train` in float64) or a PyTorch device such as "cuda".
         init: None (each run draws its own from its seed), one `Network` / `(W_pos, W_neg)` shared
             by every run, `(W_pos, W_neg)` of shape (R, k, d), or a sequence of R networks.
         reference: direction for the recorded alignment, as in `train`.
         backend: "numba" (CPU only), "torch" (eager, R runs as batched matrix products) or
             "triton" (fused kernel, batch-1 SGD without per-step records); None picks numba on
             the CPU and Triton (else PyTorch) elsewhere.
-        dtype: weight precision of the PyTorch/Triton engines, "float64" or "float32" (default
-            float32 on a GPU, float64 on the CPU); running sums are always float64.
+        dtype: weight precision, "float64" or "float32" (default float32 on a GPU, float64 on the
+            CPU); running sums are always float64. On the CPU, float32 (batch-1 SGD without
+            per-step records only) runs `sgd1_blocks32` and is not bit-identical to `train`.
         progress: called with the number of run-steps just done.
 
     Returns:
         One `Run` per seed, in the order of `seeds`. `Run.seconds` is the ensemble's wall time
-        divided by R; `Run.meta["ensemble"]` records R, the run's index, device and backend.
+        divided by R; `Run.meta["ensemble"]` records R, the run's index, device, backend and dtype.
 
     Raises:
         InputError: bad config, seeds or init; snapshots that would not fit in memory; a run
@@ -347,6 +462,7 @@ def train_ensemble(data: Dataset, config: TrainConfig, seeds: Sequence[int], *, 
     recs = engine.records() if config.record_steps else None
     meta_base = {"data_source": data.source, "data_sha256": data.sha256(), "n": data.n, "d": data.d,
                  "tool_version": __version__}
+    dtype_name = str(getattr(engine, "dtype", "float64")).removeprefix("torch.")
     runs = []
     for r in range(R):
         traj = Trajectory(
@@ -363,7 +479,7 @@ def train_ensemble(data: Dataset, config: TrainConfig, seeds: Sequence[int], *, 
                 traj.step_align = None
         meta = dict(meta_base)
         meta["ensemble"] = {"runs": R, "index": r, "device": device, "backend": engine.name,
-                            "seconds_total": seconds}
+                            "dtype": dtype_name, "seconds_total": seconds}
         runs.append(Run(config=configs[r], data=data, init=Network(Wp0[r], Wn0[r], config.alpha),
                         final=Network(Wp[r], Wn[r], config.alpha), trajectory=traj, reference=ref,
                         seconds=seconds / R, meta=meta))

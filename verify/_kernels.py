@@ -1,4 +1,4 @@
-"""Compiled inner loops of the trainer (numba, float64, no fastmath).
+"""Compiled inner loops of the trainer (numba, float64, no fastmath; one opt-in float32 kernel).
 
 The kernels perform exactly the updates of THEORY.md §0 and accumulate the running sums
 that the theorems need. They are pure functions of their arguments: randomness (the
@@ -13,13 +13,16 @@ Sums slots (`sums[...]`), all accumulated in float64:
     4 sum_loss Σ ℓ_t                      (sampled losses, Corollary 2)
 For minibatches each per-step quantity is the batch mean.
 
-`sgd1_columns` is `sgd_chunk` for batch 1 without per-step records on transposed weights, with
-the same floating-point operations in the same order (the ensemble's CPU engine; see there).
+`sgd1_columns` (single runs) and `sgd1_blocks` (ensembles) are `sgd_chunk` for batch 1 without
+per-step records, on transposed and on lane-blocked weights, with the same floating-point
+operations in the same order. `sgd1_blocks32` is the ensembles' opt-in float32 variant: the same
+update in float32 with float64 running sums, not the same bits.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 
 import numba as nb
 import numpy as np
@@ -346,3 +349,266 @@ def sgd1_columns(X, y, Wt, kp, alpha, lr, idx, sums, gthr, counts, state, t_base
         _bookkeeping(sums, counts, state, gthr, g_mean, gs_mean, gz_mean, sq_mean, loss_mean, shared, t_base + t)
         # after the last step the forward pass is not needed; computing it for x_i is harmless
         _cols_update_forward(Wt, X, i, idx[t + 1] if t + 1 < T else i, A, acc, P)
+
+
+# ---- ensembles: neurons in blocks of LANES held in vector registers ---------------------------
+# `sgd1_columns` keeps the next step's four dot-product accumulators of all m neurons in memory,
+# so every weight costs three loads and two stores per step. Here the neurons come in blocks of
+# LANES (neuron j = LANES·b + l is column l of block b, weights Wb[b, c, l]); a block's update
+# coefficients and its four accumulators are tuples of LANES scalars, which stay in registers
+# over the whole sweep of the block's d columns: one load and one store per weight. The compiler
+# packs each tuple operation into one vector operation when its SLP vectorizer runs (see
+# `run_vectorized`). Per neuron the operations and their order are exactly those of
+# `sgd1_columns`, so in float64 the results are the same bits (tested against `train`).
+# Eight float64 lanes are one 512-bit vector; measured on a 2-core AMD EPYC (AVX-512), blocks
+# of 4 or 16 were slower.
+
+LANES = 8  # the width of the tuples below, which are written out lane by lane
+_SLP_LOCK = threading.Lock()
+
+
+def run_vectorized(kernel, *args):
+    """Call a numba `kernel` compiled with LLVM's SLP vectorizer, which numba leaves off by default.
+
+    The lane-blocked kernels need it to turn their tuples into vector instructions (without it
+    their sweep runs scalar, about five times slower; measured). The setting is read when a
+    signature is compiled, so it is switched on only while a new signature compiles (or loads
+    from numba's cache; that first call holds a lock); vectorizing never changes a
+    floating-point result (each lane performs the scalar operation), only its speed.
+    """
+    key = tuple(nb.typeof(a) for a in args)
+    if key in kernel.overloads:
+        return kernel(*args)
+    with _SLP_LOCK:
+        old = nb.config.SLP_VECTORIZE
+        nb.config.SLP_VECTORIZE = 1
+        try:
+            return kernel(*args)
+        finally:
+            nb.config.SLP_VECTORIZE = old
+
+
+@nb.njit(cache=True, inline="always")
+def _lanes(a, o):
+    return (a[o], a[o + 1], a[o + 2], a[o + 3], a[o + 4], a[o + 5], a[o + 6], a[o + 7])
+
+
+@nb.njit(cache=True, inline="always")
+def _lanes_dot(r, acc, v):
+    return (acc[0] + r[0] * v, acc[1] + r[1] * v, acc[2] + r[2] * v, acc[3] + r[3] * v,
+            acc[4] + r[4] * v, acc[5] + r[5] * v, acc[6] + r[6] * v, acc[7] + r[7] * v)
+
+
+@nb.njit(cache=True, inline="always")
+def _lanes_update_dot(r, a, acc, u, v):
+    # r[l] += a[l]·u (as `_col_update_dot`: product, then sum), and acc[l] + r[l]·v of the new r
+    w0 = r[0] + a[0] * u
+    w1 = r[1] + a[1] * u
+    w2 = r[2] + a[2] * u
+    w3 = r[3] + a[3] * u
+    w4 = r[4] + a[4] * u
+    w5 = r[5] + a[5] * u
+    w6 = r[6] + a[6] * u
+    w7 = r[7] + a[7] * u
+    r[0] = w0
+    r[1] = w1
+    r[2] = w2
+    r[3] = w3
+    r[4] = w4
+    r[5] = w5
+    r[6] = w6
+    r[7] = w7
+    return (acc[0] + w0 * v, acc[1] + w1 * v, acc[2] + w2 * v, acc[3] + w3 * v,
+            acc[4] + w4 * v, acc[5] + w5 * v, acc[6] + w6 * v, acc[7] + w7 * v)
+
+
+@nb.njit(cache=True, inline="always")
+def _lanes_store_sum(P, o, a0, a1, a2, a3):
+    # `_dot_row`'s final combination (a0 + a1) + (a2 + a3), lane by lane
+    for l in range(LANES):
+        P[o + l] = (a0[l] + a1[l]) + (a2[l] + a3[l])
+
+
+@nb.njit(cache=True, inline="always")
+def _blocks_forward(Wb, X, i, P, zero):
+    # P[j] = ⟨w_j, x_i⟩ in `_dot_row`'s order; `zero` is 0 in the weights' precision
+    nblk, d, _ = Wb.shape
+    d4 = d - d % 4
+    x = X[i]
+    z = (zero, zero, zero, zero, zero, zero, zero, zero)
+    for b in range(nblk):
+        W = Wb[b]
+        a0, a1, a2, a3 = z, z, z, z
+        for c in range(0, d4, 4):
+            a0 = _lanes_dot(W[c], a0, x[c])
+            a1 = _lanes_dot(W[c + 1], a1, x[c + 1])
+            a2 = _lanes_dot(W[c + 2], a2, x[c + 2])
+            a3 = _lanes_dot(W[c + 3], a3, x[c + 3])
+        for c in range(d4, d):
+            a0 = _lanes_dot(W[c], a0, x[c])
+        _lanes_store_sum(P, b * LANES, a0, a1, a2, a3)
+
+
+@nb.njit(cache=True, inline="always")
+def _blocks_update_forward(Wb, X, i, inext, A, P, zero):
+    # w_j += A[j]·x_i for every neuron, and in the same sweep P[j] = ⟨w_j, x_inext⟩ of the new weights
+    nblk, d, _ = Wb.shape
+    d4 = d - d % 4
+    xi, xn = X[i], X[inext]
+    z = (zero, zero, zero, zero, zero, zero, zero, zero)
+    for b in range(nblk):
+        W = Wb[b]
+        a = _lanes(A, b * LANES)
+        a0, a1, a2, a3 = z, z, z, z
+        for c in range(0, d4, 4):
+            a0 = _lanes_update_dot(W[c], a, a0, xi[c], xn[c])
+            a1 = _lanes_update_dot(W[c + 1], a, a1, xi[c + 1], xn[c + 1])
+            a2 = _lanes_update_dot(W[c + 2], a, a2, xi[c + 2], xn[c + 2])
+            a3 = _lanes_update_dot(W[c + 3], a, a3, xi[c + 3], xn[c + 3])
+        for c in range(d4, d):
+            a0 = _lanes_update_dot(W[c], a, a0, xi[c], xn[c])
+        _lanes_store_sum(P, b * LANES, a0, a1, a2, a3)
+
+
+@nb.njit(cache=True, inline="always")
+def _g_and_loss(z):
+    # `_expit_neg(z)` and `_softplus_neg(z)` from one exponential: both use e^{−|z|} (for z ≥ 0
+    # that is e^{−z}, for z < 0 it is e^{z}, the same argument bit for bit), so the same values
+    e = math.exp(-abs(z))
+    g = e / (1.0 + e) if z >= 0.0 else 1.0 / (1.0 + e)
+    return g, max(-z, 0.0) + math.log1p(e)
+
+
+@nb.njit(cache=True)
+def sgd1_blocks(X, y, Wb, kp, m, alpha, lr, idx, sums, gthr, counts, state, t_base, xx_all):
+    """`sgd1_columns` on lane-blocked float64 weights; the same bits.
+
+    Args:
+        Wb: (ceil(m/LANES), d, LANES) weights, neuron j = LANES·b + l at Wb[b, :, l]: j < kp the
+            positive neurons w_j, kp ≤ j < m the negative u_{j−kp}, j ≥ m zero padding (in place;
+            the padding stays zero).
+        idx: (T,) sampled indices.
+        sums, counts, state: as in `sgd_chunk`.
+        xx_all: ‖x_i‖² for every training point.
+    """
+    T = idx.shape[0]
+    mp = Wb.shape[0] * LANES
+    P = np.empty(mp)
+    A = np.zeros(mp)  # the padding's coefficients stay 0
+    sp = np.empty(m)
+    if T == 0:
+        return
+    _blocks_forward(Wb, X, idx[0], P, 0.0)
+    for t in range(T):
+        # the per-step arithmetic of `sgd1_columns`, operation for operation
+        i = idx[t]
+        yi = y[i]
+        out = 0.0
+        s = 0.0
+        s2 = 0.0
+        for j in range(kp):
+            p = P[j]
+            v = 1.0 if p > 0.0 else alpha
+            sp[j] = v
+            out += v * p
+            s += v
+            s2 += v * v
+        for j in range(kp, m):
+            q = P[j]
+            v = 1.0 if q > 0.0 else alpha
+            sp[j] = v
+            out -= v * q
+            s += v
+            s2 += v * v
+        z = yi * out
+        g, loss = _g_and_loss(z)
+        xx = xx_all[i]
+        shared = True
+        for j in range(1, kp):
+            if sp[j] != sp[0]:
+                shared = False
+        for j in range(kp + 1, m):
+            if sp[j] != sp[kp]:
+                shared = False
+        g_mean = 0.0
+        gs_mean = 0.0
+        gz_mean = 0.0
+        sq_mean = 0.0
+        loss_mean = 0.0
+        g_mean += g
+        gs_mean += g * s
+        gz_mean += g * z
+        sq_mean += g * g * xx * s2
+        loss_mean += loss
+        coef = lr * g * yi
+        for j in range(kp):
+            A[j] = coef * sp[j]
+        for j in range(kp, m):
+            A[j] = -(coef * sp[j])
+        _bookkeeping(sums, counts, state, gthr, g_mean, gs_mean, gz_mean, sq_mean, loss_mean, shared, t_base + t)
+        _blocks_update_forward(Wb, X, i, idx[t + 1] if t + 1 < T else i, A, P, 0.0)
+
+
+@nb.njit(cache=True, fastmath={"reassoc", "nsz", "contract"})
+def _output32(P, kp, m, alpha):
+    # N(x) = Σ_{j<kp} σ(P_j) − Σ_{kp≤j<m} σ(P_j) and the active counts of each sign, float32;
+    # reassociation lets the compiler vectorize the sums (the float32 engine does not
+    # reproduce `train` bit for bit, so nothing is lost)
+    out = np.float32(0.0)
+    npos = 0
+    nneg = 0
+    for j in range(kp):
+        p = P[j]
+        if p > 0:
+            out += p
+            npos += 1
+        else:
+            out += alpha * p
+    for j in range(kp, m):
+        q = P[j]
+        if q > 0:
+            out -= q
+            nneg += 1
+        else:
+            out -= alpha * q
+    return out, npos, nneg
+
+
+@nb.njit(cache=True)
+def sgd1_blocks32(X32, y, Wb, kp, m, alpha, lr, idx, sums, gthr, counts, state, t_base, xx_all):
+    """Batch-1 SGD on lane-blocked float32 weights: the update of `sgd1_blocks`, not its bits.
+
+    Weights, data `X32`, preactivations, N(x) and the update coefficients are float32 (sums
+    reassociated); z, g, ℓ, s, Σσ'² and the running sums are float64 from N(x) and the exact
+    active counts. Close to the float64 path over short horizons, and the same in
+    distribution over long ones (σ' jumps turn rounding differences into different
+    trajectories; see `verify._ensemble`). Arguments as in `sgd1_blocks`.
+    """
+    T = idx.shape[0]
+    mp = Wb.shape[0] * LANES
+    kn = m - kp
+    a32 = np.float32(alpha)
+    P = np.empty(mp, dtype=np.float32)
+    A = np.zeros(mp, dtype=np.float32)
+    if T == 0:
+        return
+    _blocks_forward(Wb, X32, idx[0], P, np.float32(0.0))
+    for t in range(T):
+        i = idx[t]
+        yi = y[i]
+        out, npos, nneg = _output32(P, kp, m, a32)
+        z = yi * np.float64(out)
+        g, loss = _g_and_loss(z)
+        na = npos + nneg
+        s = na + (m - na) * alpha
+        s2 = na + (m - na) * (alpha * alpha)
+        shared = (npos == 0 or npos == kp) and (nneg == 0 or nneg == kn)
+        coef = lr * g * yi
+        c1 = np.float32(coef)
+        ca = np.float32(coef * alpha)
+        for j in range(kp):
+            A[j] = c1 if P[j] > 0 else ca
+        for j in range(kp, m):
+            A[j] = -c1 if P[j] > 0 else -ca
+        _bookkeeping(sums, counts, state, gthr, g, g * s, g * z, g * g * xx_all[i] * s2, loss, shared, t_base + t)
+        _blocks_update_forward(Wb, X32, i, idx[t + 1] if t + 1 < T else i, A, P, np.float32(0.0))

@@ -28,6 +28,9 @@ def register(sub) -> None:
     p.add_argument("--device", default="cpu", help="cpu (numba, bit-identical to single runs) or cuda")
     p.add_argument("--backend", choices=("numba", "torch", "triton"), default=None,
                    help="ensemble engine (default: numba on cpu, triton else torch on cuda)")
+    p.add_argument("--dtype", choices=("float64", "float32"), default=None,
+                   help="ensemble weight precision (default: float64 on cpu, bit-identical to single runs; "
+                        "float32 on cuda); running sums are float64 either way")
     add_json(p)
     p.set_defaults(run=run)
 
@@ -45,7 +48,7 @@ def config_from_args(args):
 def run(args) -> int:
     from .. import _data, _train
 
-    if args.runs != 1 or args.device != "cpu" or args.backend is not None:
+    if args.runs != 1 or args.device != "cpu" or args.backend is not None or args.dtype is not None:
         return _run_ensemble(args)
     out = out_path(args.out, ".npz")
     data = _data.load_dataset(args.data, labels01=args.labels01)
@@ -91,7 +94,8 @@ def _run_ensemble(args) -> int:
     data = _data.load_dataset(args.data, labels01=args.labels01)
     config = config_from_args(args).validate(data.n)
     seeds = list(range(args.seed, args.seed + R))
-    runs = _ensemble.train_ensemble(data, config, seeds, device=args.device, backend=args.backend)
+    runs = _ensemble.train_ensemble(data, config, seeds, device=args.device, backend=args.backend,
+                                    dtype=args.dtype)
     if R == 1:
         _train.save_run(out, runs[0])
     else:
@@ -99,10 +103,11 @@ def _run_ensemble(args) -> int:
     s = _ensemble.ensemble_summary(runs)
     s["out"] = str(out)
     s["backend"] = runs[0].meta["ensemble"]["backend"]
+    s["dtype"] = runs[0].meta["ensemble"]["dtype"]
     rate = s["run_steps_per_second"]
     text = (f"trained {R} runs (seeds {seeds[0]}..{seeds[-1]}) of {config.width}+{config.width} neurons on "
             f"{data.source} (n={data.n}, d={data.d}) for {s['steps']} steps each in {s['seconds']:.2f} s "
-            f"on {args.device} ({s['backend']}, {rate:.3g} run-steps/s)\n"
+            f"on {args.device} ({s['backend']} {s['dtype']}, {rate:.3g} run-steps/s)\n"
             f"  train loss  mean {s['train_loss']['mean']:.4g}  max {s['train_loss']['max']:.4g}\n"
             f"  train error mean {s['train_error']['mean']:.4g}  max {s['train_error']['max']:.4g}\n"
             f"  S_T         min {s['S_T']['min']:.4g}  max {s['S_T']['max']:.4g}\n"
