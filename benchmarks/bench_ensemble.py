@@ -42,7 +42,7 @@ average printed is the 1-minute one, our own process included):
             ours (numba float32 weights                , full bookkeeping)   2,834,061 run-steps/s   ratio  16.5x (no bookkeeping),  16.4x (same bookkeeping)
             (load average 1.89)
 
-Over four runs the ratios were 9.9–19.6x for float32 and 6.4–13.3x for float64, lowest under the
+Over five runs the ratios were 9.3–19.6x for float32 and 6.4–13.3x for float64, lowest under the
 heaviest load (another job holding a core).
 See the README's ensemble section for more runs and the one-thread kernel figures.
 """
