@@ -277,6 +277,67 @@ def _cols_update_forward(Wt, X, i, inext, A, acc, P):
         P[j] = (a0[j] + a1[j]) + (a2[j] + a3[j])
 
 
+@nb.njit(cache=True, inline="always")
+def _g_and_loss(z):
+    # `_expit_neg(z)` and `_softplus_neg(z)` from one exponential: both use e^{−|z|} (for z ≥ 0
+    # that is e^{−z}, for z < 0 it is e^{z}, the same argument bit for bit), so the same values
+    e = math.exp(-abs(z))
+    g = e / (1.0 + e) if z >= 0.0 else 1.0 / (1.0 + e)
+    return g, max(-z, 0.0) + math.log1p(e)
+
+
+@nb.njit(cache=True, inline="always")
+def _step1_scalars(P, sp, A, kp, m, alpha, lr, yi, xx, sums, counts, state, gthr, step):
+    """The scalar part of one batch-1 step of `sgd_chunk`, operation for operation, given the
+    preactivations P of the m neurons (positive ones first): σ' into sp, the bookkeeping, and
+    the update coefficients A (`w_j += A_j·x`; negative for the u_j)."""
+    out = 0.0
+    s = 0.0
+    s2 = 0.0
+    # σ' by selection, not by branch (the signs of the preactivations are unpredictable);
+    # `sgd_chunk` adds p where σ' = 1, and 1.0·p is p exactly, so v·p is the same number
+    for j in range(kp):
+        p = P[j]
+        v = 1.0 if p > 0.0 else alpha
+        sp[j] = v
+        out += v * p
+        s += v
+        s2 += v * v
+    for j in range(kp, m):
+        q = P[j]
+        v = 1.0 if q > 0.0 else alpha
+        sp[j] = v
+        out -= v * q
+        s += v
+        s2 += v * v
+    z = yi * out
+    g, loss = _g_and_loss(z)
+    shared = True
+    for j in range(1, kp):
+        if sp[j] != sp[0]:
+            shared = False
+    for j in range(kp + 1, m):
+        if sp[j] != sp[kp]:
+            shared = False
+    # `sgd_chunk` accumulates the (batch-)means from 0.0 before adding them to the sums
+    g_mean = 0.0
+    gs_mean = 0.0
+    gz_mean = 0.0
+    sq_mean = 0.0
+    loss_mean = 0.0
+    g_mean += g
+    gs_mean += g * s
+    gz_mean += g * z
+    sq_mean += g * g * xx * s2
+    loss_mean += loss
+    coef = lr * g * yi
+    for j in range(kp):
+        A[j] = coef * sp[j]
+    for j in range(kp, m):
+        A[j] = -(coef * sp[j])
+    _bookkeeping(sums, counts, state, gthr, g_mean, gs_mean, gz_mean, sq_mean, loss_mean, shared, step)
+
+
 @nb.njit(cache=True)
 def sgd1_columns(X, y, Wt, kp, alpha, lr, idx, sums, gthr, counts, state, t_base, xx_all):
     """`sgd_chunk` for batch 1 without per-step records, on transposed weights; the same bits.
@@ -299,54 +360,7 @@ def sgd1_columns(X, y, Wt, kp, alpha, lr, idx, sums, gthr, counts, state, t_base
     for t in range(T):
         # the per-step arithmetic of `sgd_chunk` for b = 1, operation for operation
         i = idx[t]
-        yi = y[i]
-        out = 0.0
-        s = 0.0
-        s2 = 0.0
-        # σ' by selection, not by branch (the signs of the preactivations are unpredictable);
-        # `sgd_chunk` adds p where σ' = 1, and 1.0·p is p exactly, so v·p is the same number
-        for j in range(kp):
-            p = P[j]
-            v = 1.0 if p > 0.0 else alpha
-            sp[j] = v
-            out += v * p
-            s += v
-            s2 += v * v
-        for j in range(kp, m):
-            q = P[j]
-            v = 1.0 if q > 0.0 else alpha
-            sp[j] = v
-            out -= v * q
-            s += v
-            s2 += v * v
-        z = yi * out
-        g = _expit_neg(z)
-        loss = _softplus_neg(z)
-        xx = xx_all[i]
-        shared = True
-        for j in range(1, kp):
-            if sp[j] != sp[0]:
-                shared = False
-        for j in range(kp + 1, m):
-            if sp[j] != sp[kp]:
-                shared = False
-        # `sgd_chunk` accumulates the (batch-)means from 0.0 before adding them to the sums
-        g_mean = 0.0
-        gs_mean = 0.0
-        gz_mean = 0.0
-        sq_mean = 0.0
-        loss_mean = 0.0
-        g_mean += g
-        gs_mean += g * s
-        gz_mean += g * z
-        sq_mean += g * g * xx * s2
-        loss_mean += loss
-        coef = lr * g * yi
-        for j in range(kp):
-            A[j] = coef * sp[j]
-        for j in range(kp, m):
-            A[j] = -(coef * sp[j])
-        _bookkeeping(sums, counts, state, gthr, g_mean, gs_mean, gz_mean, sq_mean, loss_mean, shared, t_base + t)
+        _step1_scalars(P, sp, A, kp, m, alpha, lr, y[i], xx_all[i], sums, counts, state, gthr, t_base + t)
         # after the last step the forward pass is not needed; computing it for x_i is harmless
         _cols_update_forward(Wt, X, i, idx[t + 1] if t + 1 < T else i, A, acc, P)
 
@@ -470,15 +484,6 @@ def _blocks_update_forward(Wb, X, i, inext, A, P, zero):
         _lanes_store_sum(P, b * LANES, a0, a1, a2, a3)
 
 
-@nb.njit(cache=True, inline="always")
-def _g_and_loss(z):
-    # `_expit_neg(z)` and `_softplus_neg(z)` from one exponential: both use e^{−|z|} (for z ≥ 0
-    # that is e^{−z}, for z < 0 it is e^{z}, the same argument bit for bit), so the same values
-    e = math.exp(-abs(z))
-    g = e / (1.0 + e) if z >= 0.0 else 1.0 / (1.0 + e)
-    return g, max(-z, 0.0) + math.log1p(e)
-
-
 @nb.njit(cache=True)
 def sgd1_blocks(X, y, Wb, kp, m, alpha, lr, idx, sums, gthr, counts, state, t_base, xx_all):
     """`sgd1_columns` on lane-blocked float64 weights; the same bits.
@@ -500,52 +505,8 @@ def sgd1_blocks(X, y, Wb, kp, m, alpha, lr, idx, sums, gthr, counts, state, t_ba
         return
     _blocks_forward(Wb, X, idx[0], P, 0.0)
     for t in range(T):
-        # the per-step arithmetic of `sgd1_columns`, operation for operation
         i = idx[t]
-        yi = y[i]
-        out = 0.0
-        s = 0.0
-        s2 = 0.0
-        for j in range(kp):
-            p = P[j]
-            v = 1.0 if p > 0.0 else alpha
-            sp[j] = v
-            out += v * p
-            s += v
-            s2 += v * v
-        for j in range(kp, m):
-            q = P[j]
-            v = 1.0 if q > 0.0 else alpha
-            sp[j] = v
-            out -= v * q
-            s += v
-            s2 += v * v
-        z = yi * out
-        g, loss = _g_and_loss(z)
-        xx = xx_all[i]
-        shared = True
-        for j in range(1, kp):
-            if sp[j] != sp[0]:
-                shared = False
-        for j in range(kp + 1, m):
-            if sp[j] != sp[kp]:
-                shared = False
-        g_mean = 0.0
-        gs_mean = 0.0
-        gz_mean = 0.0
-        sq_mean = 0.0
-        loss_mean = 0.0
-        g_mean += g
-        gs_mean += g * s
-        gz_mean += g * z
-        sq_mean += g * g * xx * s2
-        loss_mean += loss
-        coef = lr * g * yi
-        for j in range(kp):
-            A[j] = coef * sp[j]
-        for j in range(kp, m):
-            A[j] = -(coef * sp[j])
-        _bookkeeping(sums, counts, state, gthr, g_mean, gs_mean, gz_mean, sq_mean, loss_mean, shared, t_base + t)
+        _step1_scalars(P, sp, A, kp, m, alpha, lr, y[i], xx_all[i], sums, counts, state, gthr, t_base + t)
         _blocks_update_forward(Wb, X, i, idx[t + 1] if t + 1 < T else i, A, P, 0.0)
 
 
