@@ -436,6 +436,193 @@ class TestCutsAndTightening:
             assert not check_certificate(out).accepted, why
 
 
+def _all_nodes(node, out=None):
+    """Every node of a tree, parents before children."""
+    out = [] if out is None else out
+    stack = [node]
+    while stack:
+        nd = stack.pop()
+        out.append(nd)
+        if "split" in nd:
+            stack += [nd["inactive"], nd["active"]]
+    return out
+
+
+class TestCellCuts:
+    """Node bounds from tiny LPs over the node's region: cuts with several region rows and the
+    node's linearized row of N(x) ≤ 0 (`rows`, `lin`)."""
+
+    @pytest.fixture(scope="class")
+    def cell_case(self, tmp_path_factory):
+        rng = np.random.default_rng(300)
+        net, _ = clustered(rng, 10, 5, noise=0.4)
+        v = default_direction(net)
+        tmp = tmp_path_factory.mktemp("cell")
+        save_network(tmp / "net.npz", net)
+        np.save(tmp / "v.npy", v)
+        cert = certify_disagreement(tmp / "net.npz", tmp, v=tmp / "v.npy", obbt_rounds=0, name="cell.json")
+        ref = {"plus": milp_beta(net, v, 1), "minus": milp_beta(net, v, -1)}
+        return net, v, cert, ref
+
+    def _nodes_with(self, tree, key):
+        return [nd for nd in _all_nodes(tree) if any(key in c for c in nd.get("cuts", []))]
+
+    def test_agrees_with_milp_and_uses_both_kinds(self, cell_case):
+        _, _, cert, ref = cell_case
+        assert check_certificate(cert).accepted
+        obj = json.loads(cert.read_text())
+        claims = {c["name"]: c["value"] for c in obj["claims"]}
+        for side in ("plus", "minus"):
+            assert claims[f"beta_{side}_lower"] - 1e-6 <= ref[side] <= claims[f"beta_{side}_upper"] + 1e-6
+            assert claims[f"beta_{side}_upper"] - claims[f"beta_{side}_lower"] <= 1e-6
+        tree = obj["witness"]["plus"]["tree"]
+        assert self._nodes_with(tree, "rows") and self._nodes_with(tree, "lin")
+
+    def test_schema(self, cell_case):
+        jsonschema = pytest.importorskip("jsonschema")
+        from pathlib import Path
+
+        schema = json.loads((Path(__file__).resolve().parents[1] / "certificates" / "schema.json").read_text())
+        _, _, cert, _ = cell_case
+        obj = json.loads(cert.read_text())
+        jsonschema.validate(obj, schema, cls=jsonschema.Draft202012Validator)
+        for edit in (lambda c: c.update(sense="mid"), lambda c: c.update(rows=[[0]]), lambda c: c.pop("lam")):
+            bad = copy.deepcopy(obj)
+            cut = next(c for c in self._nodes_with(bad["witness"]["plus"]["tree"], "rows")[0]["cuts"] if "rows" in c)
+            edit(cut)
+            with pytest.raises(jsonschema.ValidationError):
+                jsonschema.validate(bad, schema, cls=jsonschema.Draft202012Validator)
+
+    def _check(self, cert, obj, tmp_path):
+        out = cert.parent / f"t-{tmp_path.name}.json"
+        out.write_text(json.dumps(obj))
+        return check_certificate(out)
+
+    def test_structural_tampering_rejected(self, cell_case, tmp_path):
+        _, _, cert, _ = cell_case
+        obj = json.loads(cert.read_text())
+        edits = {
+            "row of a neuron not on the path": lambda nd, fixed: nd["cuts"][0].setdefault("rows", []).append(
+                [next(j for j in range(10) if j not in fixed), 0.5]),
+            "negative multiplier in rows": lambda nd, fixed: nd["cuts"][0].setdefault("rows", []).append(
+                [nd["cuts"][0]["row"], -0.5]),
+            "rows not pairs": lambda nd, fixed: nd["cuts"][0].update({"rows": [[nd["cuts"][0]["row"]]]}),
+            "negative lin multiplier": lambda nd, fixed: nd["cuts"][0].update({"lin": -1.0}),
+            "lin multiplier without the node's row": lambda nd, fixed: (nd.pop("lin"), nd["cuts"][0].update({"lin": 1.0})),
+            "unknown P-neuron in lin": lambda nd, fixed: nd["lin"].update({"p_slope1": [10]}),
+            "P-neuron listed twice": lambda nd, fixed: nd["lin"].update({"p_slope1": [0, 0]}),
+            "lin without its list": lambda nd, fixed: nd.update({"lin": {}}),
+        }
+        for why, edit in edits.items():
+            o = copy.deepcopy(obj)
+            # the first node (depth-first) whose cuts use the linearized row, and its path
+            tree = o["witness"]["plus"]["tree"]
+            stack = [(tree, {})]
+            while stack:
+                nd, fixed = stack.pop()
+                if nd.get("lin") and any("lin" in c for c in nd["cuts"]):
+                    break
+                if "split" in nd:
+                    stack += [(nd["inactive"], {**fixed, nd["split"]: 0}), (nd["active"], {**fixed, nd["split"]: 1})]
+            edit(nd, fixed)
+            assert not self._check(cert, o, tmp_path).accepted, why
+
+    @staticmethod
+    def _node_bounds(net, v, side, wit):
+        """(path, h, l) as floats for every node the checker enters, walking the tree as it does."""
+        from verify.check._exact import Q, Q_vec
+        from verify.check.kinds.disagreement import _box, _Side
+
+        P, M, c = (net.W_pos, net.W_neg, v) if side == "plus" else (net.W_neg, net.W_pos, -v)
+        lo, hi = _box(net.d, False)
+        s = _Side([Q_vec(r) for r in P], [Q_vec(r) for r in M], Q(net.alpha), Q_vec(c), lo, hi, wit, side)
+        s.bounds()
+        out = []
+        stack = [(wit["tree"], {}, (s.h, s.l, s.phase))]
+        while stack:
+            node, fixed, state = stack.pop()
+            state = s.enter(node, fixed, state)
+            if state is None:
+                continue
+            out.append((fixed, np.array([float(q) for q in state[0]]), np.array([float(q) for q in state[1]])))
+            if "split" in node:
+                j = node["split"]
+                stack += [(node["active"], {**fixed, j: 1}, state), (node["inactive"], {**fixed, j: 0}, state)]
+        return out
+
+    def test_cut_bounds_hold_at_feasible_points(self, cell_case):
+        """Every bound the checker derives in a node holds at sampled points of that node with
+        ⟨c,x⟩ ≥ U and N(x) ≤ 0; so do the bounds from edited multipliers and slopes (any
+        multipliers ≥ 0 and slopes in {α, 1} give valid cuts: only weaker ones, or a rejection).
+        The threshold is lowered to 0 (every bound stays valid, weaker), so that H holds more
+        feasible points than the maximizer alone."""
+        from verify.check._exact import Reject
+
+        net, v, cert, _ = cell_case
+        wit = json.loads(cert.read_text())["witness"]
+        rng = np.random.default_rng(0)
+        X = rng.uniform(-1, 1, size=(400000, net.d))
+        checked = 0
+        for side, sgn in (("plus", 1), ("minus", -1)):
+            M = net.W_neg if side == "plus" else net.W_pos
+            c = sgn * v
+            Z = X[(sgn * net(X) <= 0) & (X @ c >= 0)] @ M.T
+            for trial in range(3):
+                w = copy.deepcopy(wit[side])
+                w["threshold"] = 0.0
+                if trial:
+                    for nd in _all_nodes(w["tree"]):
+                        for cut in nd.get("cuts", []):
+                            cut["lam"] *= float(rng.uniform(0.5, 1.5))
+                            cut["mu"] *= float(rng.uniform(0.5, 1.5))
+                            for pair in cut.get("rows", []):
+                                pair[1] *= float(rng.uniform(0.5, 1.5))
+                            if "lin" in cut:
+                                cut["lin"] *= float(rng.uniform(0.5, 1.5))
+                        if "lin" in nd:
+                            kp = net.k_pos if side == "plus" else net.k_neg
+                            nd["lin"]["p_slope1"] = sorted(int(i) for i in rng.choice(kp, size=rng.integers(0, kp + 1), replace=False))
+                try:
+                    nodes = self._node_bounds(net, v, side, w)
+                except Reject:
+                    continue
+                for fixed, h, l_ in nodes:
+                    inside = np.ones(len(Z), dtype=bool)
+                    for j, ph in fixed.items():
+                        inside &= (Z[:, j] >= 0) if ph == 1 else (Z[:, j] <= 0)
+                    if inside.any():
+                        checked += 1
+                        assert np.all(Z[inside] <= h + 1e-12) and np.all(Z[inside] >= l_ - 1e-12), (side, trial, fixed)
+        assert checked > 20
+
+    def test_linearized_row_holds_at_feasible_points(self):
+        """The checker's row Σa_i⟨p_i,x⟩ − Σ slope⟨m_j,x⟩ − Σκ_j⟨m_j,x⟩ ≤ Σe_j, exactly, at
+        sampled points of a node with N(x) ≤ 0."""
+        from verify.check._exact import Q_vec
+        from verify.check.kinds.disagreement import _box, _Side
+
+        rng = np.random.default_rng(4)
+        d, kP, kM = 4, 5, 6
+        P, M = rng.normal(size=(kP, d)), rng.normal(size=(kM, d))
+        net = Network(P, M, 0.3)
+        lo, hi = _box(d, False)
+        side = _Side([Q_vec(r) for r in P], [Q_vec(r) for r in M], Fraction(0.3), Q_vec(rng.normal(size=d)), lo, hi,
+                     {"threshold": -10.0, "lam_hi": [0.0] * kM, "lam_lo": [0.0] * kM}, "plus")
+        side.bounds()  # λ = 0: the box bounds of ⟨m_j,x⟩
+        X = rng.uniform(-1, 1, size=(20000, d))
+        X = X[net(X) <= 0]
+        fixed = {0: 1, 3: 0}  # a path: ⟨m_0,x⟩ ≥ 0, ⟨m_3,x⟩ ≤ 0
+        X = X[(X @ M[0] >= 0) & (X @ M[3] <= 0)]
+        assert len(X) > 100
+        for ones in ([], [0, 2, 4], list(range(kP))):
+            side.linearized({"p_slope1": ones}, fixed)
+            ints, den, (e_n, e_d) = side.lin
+            for x in X[:200]:
+                xq = [Fraction(float(t)) for t in x]
+                lhs = sum((Fraction(a) * t for a, t in zip(ints, xq)), Fraction(0)) / (den * side.mat_den)
+                assert lhs <= Fraction(e_n, e_d)
+
+
 class TestExactArithmetic:
     """The checker's integer-arithmetic primitives against the plain rational formulas."""
 

@@ -23,7 +23,17 @@ order, each using the bounds before it). The remaining neurons are split by a bi
 (`⟨m_j,x⟩ ≥ 0` / `≤ 0`), so the leaves cover `H`. A tree node may carry `cuts`: with j fixed on
 the path (`s⟨m_j,x⟩ ≥ 0`, s = ±1) and `μ, λ ≥ 0`,
 `⟨m_k,x⟩ ≤ max_B⟨m_k + μs·m_j + λc, x⟩ − λU` (and the mirror image for a lower bound) holds in
-the node's subtree; a node whose cut makes `h_k < l_k` contains no point of `H`. In a leaf,
+the node's subtree; a cut may combine several such region rows (`rows`, further pairs j, μ).
+A node may also state a linearization of `N(x) ≤ 0` (`lin`): with slopes `a_i ∈ {α, 1}` on the
+P-neurons (1 for the listed ones), the fixed M-neurons at their slopes and, for each unfixed one,
+the affine majorant `κ_j z + e_j ≥ σ(z)` on `[l_j, h_j]` (the bounds on entering the node;
+`κ_j` the chord slope rounded to a float, `e_j = max(σ(l_j) − κ_j l_j, σ(h_j) − κ_j h_j)`),
+every point of the node with `N(x) ≤ 0` satisfies
+
+    Σ a_i⟨p_i,x⟩ − Σ_{fixed} slope_j⟨m_j,x⟩ − Σ_{unfixed} κ_j⟨m_j,x⟩ ≤ Σ_{unfixed} e_j,
+
+since `Σ a_i⟨p_i,x⟩ ≤ Σσ(⟨p_i,x⟩) ≤ Σσ(⟨m_j,x⟩)`; a cut adds it with a multiplier `ν ≥ 0`
+(`lin`). A node whose cut makes `h_k < l_k` contains no point of `H` with `N(x) ≤ 0`. In a leaf,
 with `t_i = σ(⟨p_i,x⟩)` and `s_j = σ(⟨m_j,x⟩)` for the still unfixed j, every point of the leaf
 satisfies the linear rows
 
@@ -43,7 +53,8 @@ ever used. The derived upper bound is `max(U, max over leaves)`.
 
 All arithmetic is exact: floats are dyadic rationals; a leaf's sums of products are formed
 as Python integers over explicit common denominators. Derived bounds `h_j, l_j` are rounded
-outward to floats (looser, still valid) so that numbers do not grow from step to step.
+outward to floats (looser, still valid) so that numbers do not grow from step to step, and
+are held as Python floats (each is exactly its dyadic rational; comparisons are exact).
 """
 
 from __future__ import annotations
@@ -101,16 +112,27 @@ def _ints_p(qs: list[tuple[int, int]]) -> tuple[list[int], int]:
     return [a * (den // b) for a, b in qs], den
 
 
-def _float_up(q: Fraction) -> Fraction:
-    """The least float ≥ q, as a rational: bounds stay 53-bit numbers, so the exact
-    arithmetic of later steps does not grow (rounding a bound outward only loosens it)."""
+def _float_up(q: Fraction) -> float:
+    """The least float ≥ q: bounds stay 53-bit numbers, so the exact arithmetic of later
+    steps does not grow (rounding a bound outward only loosens it). A float is an exact
+    dyadic rational, so the bounds are kept as floats and compared exactly."""
     f = float(q)
     if Fraction(f) < q:
         f = math.nextafter(f, math.inf)
-    return Fraction(f)
+    return f
 
 
-def _float_down(q: Fraction) -> Fraction:
+def _float_up_p(num: int, den: int) -> float:
+    """`_float_up(num/den)` for den > 0 without forming the fraction (int division rounds
+    correctly, so at most one step up is needed)."""
+    f = num / den
+    fn, fd = f.as_integer_ratio()
+    if fn * den < num * fd:
+        f = math.nextafter(f, math.inf)
+    return f
+
+
+def _float_down(q: Fraction) -> float:
     return -_float_up(-q)
 
 
@@ -125,6 +147,7 @@ class _Side:
         if not isinstance(wit, dict):
             raise Reject(f"{name}: witness must be an object")
         self.wit = wit
+        self.lin = None  # the current node's linearized row (ints, den, rhs)
 
     # ---- lower bound -------------------------------------------------------------
     def lower(self, homogeneous: bool) -> Fraction | None:
@@ -149,23 +172,87 @@ class _Side:
 
     # ---- bounds on ⟨m_j, x⟩ over B ∩ {⟨c,x⟩ ≥ U} ------------------------------------
     def _lagrange_max(self, terms: list[tuple[int, Fraction]], lam: Fraction) -> Fraction:
-        """`max_B ⟨m + λc, x⟩ − λU` for `m = Σ q·M[j]` over `terms = [(j, q), …]`.
+        """`max_B ⟨m + λc, x⟩ − λU` for `m = Σ q·M[j]` over `terms = [(j, q), …]`."""
+        num, den = self._lagrange_bound([(j, (q.numerator, q.denominator)) for j, q in terms],
+                                        (lam.numerator, lam.denominator))
+        return Fraction(num, den)
+
+    def _lagrange_bound(self, terms: list, lam: tuple[int, int], nu: tuple[int, int] | None = None) -> tuple[int, int]:
+        """`max_B ⟨m + λc − ν·a, x⟩ − λU + ν·e` as (numerator, denominator), for
+        `m = Σ q·M[j]` over `terms = [(j, q), …]`, with `⟨a,x⟩ ≤ e` the node's linearized row
+        (only when `nu` is given); rationals as (numerator, denominator > 0) pairs.
 
         Integer arithmetic over one common denominator (the rows of [P; M; c] are integers
-        over `mat_den`); the box is integer, so the maximum is a sum of endpoint products.
+        over `mat_den`, the linearized row over `mat_den·lin_den`); the box is integer, so the
+        maximum is a sum of endpoint products.
         """
-        nums, den = _ints([q for _, q in terms] + [lam])
+        use_lin = nu is not None and nu[0] != 0
+        nums, den = _ints_p([q for _, q in terms] + [lam] + ([nu] if use_lin else []))
         rows = [self.mat_rows[self.kP + j] for j, _ in terms] + [self.mat_rows[-1]]
+        lam_n = nums[len(terms)]
+        if use_lin:
+            lin_ints, lin_den, (e_n, e_d) = self.lin
+            nu_n = nums[-1]
+            nums = nums[:-1]
+        else:
+            lin_den, e_n, e_d, nu_n = 1, 0, 1, 0
+        g = [0] * self.d
+        for n, r in zip(nums, rows):
+            if n:
+                g = [gi + n * ri for gi, ri in zip(g, r)]
+        if use_lin:
+            g = [gi * lin_den - nu_n * li for gi, li in zip(g, lin_ints)]
         tot = 0
-        for i, (a, b) in enumerate(zip(self.lo_i, self.hi_i)):
+        for gi, a, b in zip(g, self.lo_i, self.hi_i):
+            tot += gi * b if gi > 0 else gi * a
+        # tot/(den·md·ld) − (λ/den)·U + (ν/den)·e over den·md·ld·U_d·e_d
+        md = self.mat_den * lin_den
+        u_n, u_d = self.U_p
+        return (tot * u_d * e_d - lam_n * u_n * md * e_d + nu_n * e_n * md * u_d), den * md * u_d * e_d
+
+    def linearized(self, spec, fixed: dict) -> None:
+        """The node's linearized row `⟨a,x⟩ ≤ e` (see the module docstring), from the current bounds."""
+        if not isinstance(spec, dict) or not isinstance(spec.get("p_slope1"), list):
+            raise Reject(f"{self.name}: lin must be an object with the list p_slope1")
+        ones = spec["p_slope1"]
+        for i in ones:
+            if isinstance(i, bool) or not isinstance(i, int) or not (0 <= i < self.kP):
+                raise Reject(f"{self.name}: lin names an unknown P-neuron {i!r}")
+        if len(set(ones)) != len(ones):
+            raise Reject(f"{self.name}: lin lists a P-neuron twice")
+        an, ad = self.alpha.numerator, self.alpha.denominator
+        act = set(ones)
+        q = [(1, 1) if i in act else (an, ad) for i in range(self.kP)]
+        e_n, e_d = 0, 1
+        for j in range(self.kM):
+            ph = self.phase[j] if self.phase[j] is not None else fixed.get(j)
+            if ph is not None:
+                q.append((-1, 1) if ph == 1 else (-an, ad))
+                continue
+            # unfixed, so l < 0 < h: κ = float((h − αl)/(h − l)) (int division rounds correctly)
+            (hn, hd), (ln, ld) = self.h[j].as_integer_ratio(), self.l[j].as_integer_ratio()
+            kn, kd = ((hn * ad * ld - an * ln * hd) / (ad * (hn * ld - ln * hd))).as_integer_ratio()
+            # e = max(σ(l) − κl, σ(h) − κh) = max(l(α − κ), h(1 − κ))
+            a1n, a1d = ln * (an * kd - kn * ad), ld * ad * kd
+            a2n, a2d = hn * (kd - kn), hd * kd
+            tn, td = (a1n, a1d) if a1n * a2d >= a2n * a1d else (a2n, a2d)
+            e_n, e_d = e_n * td + tn * e_d, e_d * td
+            q.append((-kn, kd))
+        nums, den = _ints_p(q)
+        rows = self.mat_rows[:self.kP + self.kM]
+        ints = []
+        for i in range(self.d):
             g = 0
             for n, r in zip(nums, rows):
-                g += n * r[i]
-            tot += max(g * a, g * b)
-        return Fraction(tot, den * self.mat_den) - lam * self.U
+                if n:
+                    g += n * r[i]
+            ints.append(g)
+        gcd = math.gcd(e_n, e_d)
+        self.lin = (ints, den, (e_n // gcd, e_d // gcd))
 
     def bounds(self) -> None:
         self.U = Q(self.wit.get("threshold"))
+        self.U_p = (self.U.numerator, self.U.denominator)
         lam_hi, lam_lo = self.wit.get("lam_hi"), self.wit.get("lam_lo")
         if not (isinstance(lam_hi, list) and isinstance(lam_lo, list) and len(lam_hi) == len(lam_lo) == self.kM):
             raise Reject(f"{self.name}: lam_hi and lam_lo must list {self.kM} multipliers")
@@ -223,33 +310,45 @@ class _Side:
             self.phase[j] = 0
 
     def cut(self, step: dict, fixed: dict) -> None:
-        """A node-local bound on ±⟨m_k,x⟩ from the region row of a neuron j fixed on the path.
+        """A node-local bound on ±⟨m_k,x⟩ from region rows of neurons fixed on the path.
 
-        With `s = ±1` the side of j (`s⟨m_j,x⟩ ≥ 0` in the node) and `⟨c,x⟩ ≥ U` on H, for
-        `μ, λ ≥ 0`: `⟨m_k,x⟩ ≤ max_B ⟨m_k + μs·m_j + λc, x⟩ − λU` and
-        `⟨m_k,x⟩ ≥ −(max_B ⟨−m_k + μs·m_j + λc, x⟩ − λU)`. Applied to self.h/l/phase in place.
+        With `s_j = ±1` the side of j (`s_j⟨m_j,x⟩ ≥ 0` in the node) and `⟨c,x⟩ ≥ U` on H, for
+        `μ_j, λ ≥ 0`: `⟨m_k,x⟩ ≤ max_B ⟨m_k + Σ μ_j s_j·m_j + λc, x⟩ − λU` and
+        `⟨m_k,x⟩ ≥ −(max_B ⟨−m_k + Σ μ_j s_j·m_j + λc, x⟩ − λU)`; the pairs are `row`/`mu` and
+        the optional list `rows`. With `lin` = ν the node's linearized row `⟨a,x⟩ ≤ e` enters
+        too: `− ν·a` inside the maximum, `+ ν·e` outside. Applied to self.h/l/phase in place.
         """
         if not isinstance(step, dict):
             raise Reject(f"{self.name}: a cut must be an object")
-        k, sense, j = step.get("cut"), step.get("sense"), step.get("row")
-        for idx in (k, j):
-            if isinstance(idx, bool) or not isinstance(idx, int) or not (0 <= idx < self.kM):
+        k, sense = step.get("cut"), step.get("sense")
+        extra = step.get("rows", [])
+        if not isinstance(extra, list) or not all(isinstance(p, list) and len(p) == 2 for p in extra):
+            raise Reject(f"{self.name}: a cut's rows must be a list of [neuron, multiplier] pairs")
+        pairs = [(step.get("row"), step.get("mu"))] + [tuple(p) for p in extra]
+        for idx in [k] + [j for j, _ in pairs]:
+            if type(idx) is not int or not (0 <= idx < self.kM):
                 raise Reject(f"{self.name}: a cut names an unknown neuron {idx!r}")
         if sense not in ("hi", "lo"):
             raise Reject(f"{self.name}: a cut's sense is hi or lo")
-        if j not in fixed:
-            raise Reject(f"{self.name}: a cut uses the row of neuron {j}, which is not fixed on this path")
+        for j, _ in pairs:
+            if j not in fixed:
+                raise Reject(f"{self.name}: a cut uses the row of neuron {j}, which is not fixed on this path")
         if k in fixed or self.phase[k] is not None:
             raise Reject(f"{self.name}: a cut on neuron {k}, whose phase is already fixed")
-        mu, lam = Q(step.get("mu")), Q(step.get("lam"))
-        if mu < 0 or lam < 0:
+        lam = _ratio(step.get("lam"))
+        mus = [_ratio(mu) for _, mu in pairs]
+        nu = _ratio(step["lin"]) if "lin" in step else None
+        if lam[0] < 0 or any(mu[0] < 0 for mu in mus) or (nu is not None and nu[0] < 0):
             raise Reject(f"{self.name}: negative multiplier in a cut")
-        sj = mu if fixed[j] == 1 else -mu
-        bound = self._lagrange_max([(k, Fraction(1 if sense == "hi" else -1)), (j, sj)], lam)
+        if nu is not None and self.lin is None:
+            raise Reject(f"{self.name}: a cut uses the linearized row of a node that states none")
+        terms = [(k, (1 if sense == "hi" else -1, 1))]
+        terms += [(j, mu if fixed[j] == 1 else (-mu[0], mu[1])) for (j, _), mu in zip(pairs, mus)]
+        num, den = self._lagrange_bound(terms, lam, nu)
         if sense == "hi":
-            self.h[k] = min(self.h[k], _float_up(bound))
+            self.h[k] = min(self.h[k], _float_up_p(num, den))
         else:
-            self.l[k] = max(self.l[k], _float_down(-bound))
+            self.l[k] = max(self.l[k], -_float_up_p(num, den))
         if self.l[k] >= 0:
             self.phase[k] = 1
         elif self.h[k] <= 0:
@@ -258,12 +357,17 @@ class _Side:
     def enter(self, node: dict, fixed: dict, state: tuple) -> tuple | None:
         """Apply a node's cuts to a copy of the path state; None if the node is empty."""
         cuts = node.get("cuts")
+        self.lin = None
         if cuts is None:
+            if "lin" in node:
+                raise Reject(f"{self.name}: a node states a linearized row but no cuts")
             self.h, self.l, self.phase = state
             return state
         if not isinstance(cuts, list):
             raise Reject(f"{self.name}: cuts must be a list")
         self.h, self.l, self.phase = list(state[0]), list(state[1]), list(state[2])
+        if "lin" in node:
+            self.linearized(node["lin"], fixed)
         for step in cuts:
             self.cut(step, fixed)
             k = step["cut"]
@@ -359,7 +463,7 @@ class _Side:
         Ysum, Ythr, Y0 = Y[2 * kP:2 * kP + 3]
         Yreg = dict(zip(regs, Y[2 * kP + 3:2 * kP + 3 + len(regs)]))
         YC = dict(zip(unf, Y[2 * kP + 3 + len(regs):]))
-        HL, Dh = _ints([self.h[j] for j in unf] + [self.l[j] for j in unf])
+        HL, Dh = _ints_p([self.h[j].as_integer_ratio() for j in unf] + [self.l[j].as_integer_ratio() for j in unf])
         Hn = dict(zip(unf, HL[:len(unf)]))
         Ln = dict(zip(unf, HL[len(unf):]))
         an, ad = alpha.numerator, alpha.denominator

@@ -1,0 +1,46 @@
+"""Tests for the tiny-LP bounds of `verify._cell_lp` against scipy's HiGHS."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.optimize import linprog
+
+from verify._cell_lp import cell_bounds
+
+
+def _instance(rng, d, R, bias, feasible):
+    lo, hi = -np.ones(d), np.ones(d)
+    x0 = rng.uniform(-1, 1, d)
+    if bias:  # a fixed coordinate, as the constant input of a net with biases
+        lo[-1] = hi[-1] = x0[-1] = 1.0
+    A = rng.normal(size=(R, d))
+    slack = rng.uniform(0, 0.5, R) if feasible else rng.uniform(-1, 0.5, R)
+    return A, A @ x0 - slack, lo, hi
+
+
+class TestCellBounds:
+    @pytest.mark.parametrize("seed", range(40))
+    def test_optimal_value_and_valid_multipliers(self, seed):
+        rng = np.random.default_rng(seed)
+        d, R = int(rng.integers(2, 12)), int(rng.integers(1, 30))
+        A, b, lo, hi = _instance(rng, d, R, bias=seed % 3 == 0, feasible=seed % 4 != 3)
+        W = rng.normal(size=(5, d))
+        val, theta, status = cell_bounds(W, A, b, lo, hi)
+        assert theta.shape == (5, R) and np.all(theta >= 0)
+        for k in range(5):
+            ref = linprog(-W[k], A_ub=-A, b_ub=-b, bounds=list(zip(lo, hi)), method="highs")
+            if ref.status == 2:
+                assert status[k] == 1
+                continue
+            assert status[k] == 0
+            # the returned value is the weak-duality bound of theta, recomputed here
+            g = W[k] + theta[k] @ A
+            assert val[k] == pytest.approx(np.maximum(g * lo, g * hi).sum() - theta[k] @ b, abs=1e-12)
+            assert -ref.fun - 1e-9 <= val[k] <= -ref.fun + 1e-9
+
+    def test_empty_polyhedron(self):
+        c = np.array([1.0, 0.5, -0.2])
+        A, b = np.vstack([c, -c]), np.array([0.5, 0.0])  # ⟨c,x⟩ ≥ 0.5 and ⟨c,x⟩ ≤ 0
+        _, _, status = cell_bounds(np.eye(3), A, b, -np.ones(3), np.ones(3))
+        assert np.all(status == 1)
