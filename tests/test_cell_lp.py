@@ -44,3 +44,27 @@ class TestCellBounds:
         A, b = np.vstack([c, -c]), np.array([0.5, 0.0])  # ⟨c,x⟩ ≥ 0.5 and ⟨c,x⟩ ≤ 0
         _, _, status = cell_bounds(np.eye(3), A, b, -np.ones(3), np.ones(3))
         assert np.all(status == 1)
+
+
+class TestLpMax:
+    @pytest.mark.parametrize("seed", range(20))
+    def test_against_highs(self, seed):
+        from verify._cell_lp import lp_max
+
+        rng = np.random.default_rng(100 + seed)
+        d, R = int(rng.integers(2, 30)), int(rng.integers(1, 60))
+        A, b, lo, hi = _instance(rng, d, R, bias=seed % 3 == 0, feasible=seed % 5 != 4)
+        lo, hi = lo * rng.uniform(0.5, 3.0, d), hi * rng.uniform(0.5, 3.0, d)  # a general box
+        lo[hi < lo] = hi[hi < lo]
+        w = rng.normal(size=d)
+        status, theta, x = lp_max(w, A, b, lo, hi)
+        ref = linprog(-w, A_ub=-A, b_ub=-b, bounds=list(zip(lo, hi)), method="highs")
+        if ref.status == 2:
+            assert status == 1
+            return
+        assert status == 0 and np.all(theta >= 0)
+        # x is feasible and optimal; theta proves it by weak duality
+        assert np.all(A @ x >= b - 1e-9) and np.all(x >= lo - 1e-12) and np.all(x <= hi + 1e-12)
+        assert w @ x == pytest.approx(-ref.fun, abs=1e-9)
+        g = w + theta @ A
+        assert np.maximum(g * lo, g * hi).sum() - theta @ b == pytest.approx(-ref.fun, abs=1e-9)

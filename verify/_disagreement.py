@@ -46,10 +46,10 @@ not along its whole ray).
 Measured (`benchmarks/bench_exact.py --ds 10 --time-limit 30 --no-baseline`, certificate
 included; README "Exact worst-case disagreement" has the table, against the search without
 these node bounds run on the same machine): the noisy clustered family (`±v + 0.3·N(0,I)`,
-mean-center direction) closes k = 16 in 3.3 s (11.8 s before, 2 386 LPs instead of 11 031);
-at k = 32 and 64 the 30 s limit leaves proven intervals about 0.04 and 0.11–0.12 wide (0.11–0.13
+mean-center direction) closes k = 16 in 2.0 s (11.3 s before, 2 391 LPs instead of 11 031);
+at k = 32 and 64 the 30 s limit leaves proven intervals about 0.035 and 0.11 wide (0.11–0.13
 and 0.21 before): the 10 s target at k = 64 is not met for this family. Trained nets close
-k = 64 in 4.1 s (6.0 s). Tried and dropped, measured on clustered k = 16 / 32 with the
+k = 64 in 2.6 s (4.0 s). Tried and dropped, measured on clustered k = 16 / 32 with the
 optimum known: splitting the input box (coordinate bisection at the midpoint or at the LP point,
 alone, alternating with phase splits, or in the top 6 levels: 5× slower or not closing; each
 box split shrinks every neuron's range by only about 1/d), LP bound tightening of every
@@ -58,10 +58,11 @@ per node outweigh them; in the top 3–6 levels only: no gain), bounds from the 
 3 of ~330 children that close), a second linearization row at the grandparent's LP point and
 the branching score `min(h_j, −l_j)` (no gain beyond noise).
 
-Every LP bound (HiGHS via highspy) becomes a certificate leaf: the dual multipliers, as
-floats, combine the leaf's rows; the checker forms the combination exactly and absorbs the
-residual that rounding leaves with the variable box (Neumaier–Shcherbina), so no tolerance
-is trusted. When the best value is 0 (the exactly linear case) the leaf multipliers are
+Every LP bound (HiGHS via highspy; node LPs of up to `_DENSE_ROWS` rows by the compiled
+dense dual simplex of `_cell_lp`, which skips HiGHS's per-call setup) becomes a certificate
+leaf: the dual multipliers, as floats, combine the leaf's rows; the checker forms the
+combination exactly and absorbs the residual that rounding leaves with the variable box
+(Neumaier–Shcherbina), so no tolerance is trusted. When the best value is 0 (the exactly linear case) the leaf multipliers are
 repaired exactly: the dual system is solved in rationals on the LP's support
 (python-flint), so `β ≤ 0` is proven, not `β ≤ 10⁻¹²`; that case keeps the single-row cuts
 (`_child`). If the node or time budget runs out, the open nodes become leaves at their LP
@@ -85,6 +86,7 @@ from ._network import Network, load_network, network_direction
 __all__ = ["DisagreementResult", "SideResult", "default_direction", "exact_disagreement", "certify_disagreement"]
 
 _CUT_GAIN = 1e-2      # a node bound becomes a cut when it shrinks the neuron's interval by this fraction
+_DENSE_ROWS = 120     # node LPs with at most this many rows go to the compiled dense solver
 _SAMPLES = 40000      # random directions tried for witnesses before the search
 _STARTS = 16          # the best feasible ones start a local search each
 
@@ -145,11 +147,20 @@ class _LP:
         # the LPs are small and solved by the thousand: presolve costs more than it saves
         self.h.setOptionValue("presolve", "off")
         self.calls = 0
+        self.dense = False  # set by the search where the compiled solver is used
 
     def solve(self, obj, A, b, lo, hi):
         hs = self.hs
         self.calls += 1
         m, n = A.shape
+        if self.dense and m <= _DENSE_ROWS:
+            # small LPs: a compiled dense dual simplex, without HiGHS's per-call setup;
+            # anything but a clean optimum goes to HiGHS
+            from ._cell_lp import lp_max
+
+            status, y, z = lp_max(-obj, -A, -b, lo, hi)
+            if status == 0:
+                return "optimal", float(obj @ z), z, y
         lp = hs.HighsLp()
         lp.num_col_, lp.num_row_ = n, m
         lp.col_cost_ = np.asarray(obj, dtype=np.float64)
@@ -800,6 +811,7 @@ class _SideSolver:
         # the exactly linear case repairs leaves to exact rationals, which needs the exact
         # bounds of every node: it keeps the single-row cuts replayed exactly
         self.cell = not exact_mode
+        self.lp.dense = self.cell  # exact repairs want HiGHS's vertex solutions
         branched = 0
         # the upper bound is max(U, leaves), each leaf's bound derived exactly (the checker's
         # code) when the node becomes a leaf, so the time limit covers the certificate too
