@@ -68,3 +68,47 @@ class TestLpMax:
         assert w @ x == pytest.approx(-ref.fun, abs=1e-9)
         g = w + theta @ A
         assert np.maximum(g * lo, g * hi).sum() - theta @ b == pytest.approx(-ref.fun, abs=1e-9)
+
+
+class TestProvenBounds:
+    """`proven_bounds` against the exact value in rationals, the rows known only within errors."""
+
+    @staticmethod
+    def _exact(W, TH, Aex, bex, lo, hi):
+        from fractions import Fraction as F
+
+        out = []
+        for w, th in zip(W, TH):
+            g = [F(float(wi)) + sum((F(float(t)) * Aex[r][i] for r, t in enumerate(th)), F(0)) for i, wi in enumerate(w)]
+            val = sum((max(gi * F(float(a)), gi * F(float(b))) for gi, a, b in zip(g, lo, hi)), F(0))
+            out.append(val - sum((F(float(t)) * bex[r] for r, t in enumerate(th)), F(0)))
+        return out
+
+    @pytest.mark.parametrize("seed", range(30))
+    def test_above_exact_and_tight(self, seed):
+        from fractions import Fraction as F
+
+        from verify._cell_lp import proven_bounds
+
+        rng = np.random.default_rng(500 + seed)
+        d, R, K = int(rng.integers(2, 12)), int(rng.integers(1, 25)), 6
+        lo, hi = -np.ones(d), np.ones(d)
+        if seed % 3 == 0:
+            lo[-1] = hi[-1] = 1.0
+        # rows with large canceling entries, so that rounding is visible; each exact row and
+        # right side is the float one moved by up to its stated error
+        scale = 10.0 ** rng.integers(-3, 6, size=(R, 1))
+        A = rng.normal(size=(R, d)) * scale
+        b = rng.normal(size=R) * scale[:, 0]
+        Aerr = np.abs(A) * rng.choice([0.0, 1e-15, 1e-12], size=(R, 1))
+        berr = np.abs(b) * rng.choice([0.0, 1e-14], size=R)
+        Aex = [[F(float(a)) + F(float(e)) * F(int(rng.integers(-1, 2))) for a, e in zip(ra, re)] for ra, re in zip(A, Aerr)]
+        bex = [F(float(v)) + F(float(e)) * F(int(rng.integers(-1, 2))) for v, e in zip(b, berr)]
+        W = rng.normal(size=(K, d)) * 1e3
+        TH = np.abs(rng.normal(size=(K, R))) * (rng.uniform(size=(K, R)) < 0.6)
+        TH[0] = 0.0  # no rows at all
+        ub = proven_bounds(W, TH, A, b, Aerr, berr, lo, hi)
+        for k, ex in enumerate(self._exact(W, TH, Aex, bex, lo, hi)):
+            assert F(float(ub[k])) >= ex
+            mag = float(np.abs(W[k]).sum() + TH[k] @ (np.abs(A).sum(axis=1) + np.abs(b)))
+            assert float(ub[k]) - float(ex) <= 1e-10 * mag + 1e-300  # the slack is rounding-sized

@@ -527,6 +527,50 @@ class TestCellCuts:
             edit(nd, fixed)
             assert not self._check(cert, o, tmp_path).accepted, why
 
+    def test_stated_bounds_proven_tight_and_tampering_rejected(self, cell_case, tmp_path):
+        """Every cut states its bound `b`; the exact value of its multipliers is at most b
+        (within rounding of it), and a b strengthened by 1e-9 relative is rejected."""
+        net, v, cert, _ = cell_case
+        obj = json.loads(cert.read_text())
+        cuts = [c for nd in _all_nodes(obj["witness"]["plus"]["tree"]) for c in nd.get("cuts", [])]
+        assert cuts and all("b" in c for c in cuts)
+        # the exact values, by the checker with the stated bounds removed
+        w = copy.deepcopy(obj["witness"]["plus"])
+        for nd in _all_nodes(w["tree"]):
+            for c in nd.get("cuts", []):
+                c["exact_b"] = c.pop("b")
+        from verify.check.kinds import disagreement as dk
+
+        seen = []
+        orig = dk._Side.cut
+
+        def spy(self, step, fixed):
+            before = (self.h[step["cut"]], self.l[step["cut"]])
+            orig(self, step, fixed)
+            seen.append((step["sense"], step["exact_b"], self.h[step["cut"]] if step["sense"] == "hi" else self.l[step["cut"]], before))
+
+        dk._Side.cut = spy
+        try:
+            self._node_bounds(net, v, "plus", w)
+        finally:
+            dk._Side.cut = orig
+        assert len(seen) == len(cuts)
+        for sense, b, exact, (h0, l0) in seen:
+            # the checker's own outward-rounded value is at least as strong as the stated one
+            if sense == "hi":
+                assert exact <= b or exact == h0
+                assert b - exact <= 1e-9 * (1 + abs(b))
+            else:
+                assert exact >= b or exact == l0
+                assert exact - b <= 1e-9 * (1 + abs(b))
+        # strengthen one stated bound (hi and lo each): rejected
+        for sense in ("hi", "lo"):
+            o = copy.deepcopy(obj)
+            cut = next(c for nd in _all_nodes(o["witness"]["plus"]["tree"]) for c in nd.get("cuts", []) if c["sense"] == sense)
+            cut["b"] += (-1 if sense == "hi" else 1) * 1e-9 * (1 + abs(cut["b"]))
+            rep = self._check(cert, o, tmp_path)
+            assert not rep.accepted and "do not prove" in json.dumps(rep.to_dict()), sense
+
     @staticmethod
     def _node_bounds(net, v, side, wit):
         """(path, h, l) as floats for every node the checker enters, walking the tree as it does."""
@@ -570,6 +614,9 @@ class TestCellCuts:
             for trial in range(3):
                 w = copy.deepcopy(wit[side])
                 w["threshold"] = 0.0
+                for nd in _all_nodes(w["tree"]):
+                    for cut in nd.get("cuts", []):
+                        cut.pop("b", None)  # the stated bounds assume the search's threshold
                 if trial:
                     for nd in _all_nodes(w["tree"]):
                         for cut in nd.get("cuts", []):
@@ -670,6 +717,32 @@ class TestBudget:
         np.save(tmp_path / "v.npy", v)
         cert = certify_disagreement(tmp_path / "n.npz", tmp_path, v=tmp_path / "v.npy", max_nodes=12, obbt_rounds=0)
         assert check_certificate(cert).accepted
+
+
+class TestWorkers:
+    def test_two_processes_same_answer_as_one(self, tmp_path):
+        """β⁻ in a forked process: the same proven values, trees and node counts as one after
+        the other (a closing search is deterministic), and the certificate is accepted."""
+        rng = np.random.default_rng(7)
+        net, _ = clustered(rng, 6, 4, noise=0.4)
+        v = default_direction(net)
+        one = exact_disagreement(net, v, workers=1)
+        two = exact_disagreement(net, v, workers=2)
+        assert one.plus.complete and one.minus.complete and two.plus.complete and two.minus.complete
+        for side in ("plus", "minus"):
+            a, b = getattr(one, side), getattr(two, side)
+            assert (a.lower, a.upper, a.nodes) == (b.lower, b.upper, b.nodes)
+            assert a.tree == b.tree
+        save_network(tmp_path / "n.npz", net)
+        np.save(tmp_path / "v.npy", v)
+        cert = certify_disagreement(tmp_path / "n.npz", tmp_path, v=tmp_path / "v.npy", workers=2)
+        assert check_certificate(cert).accepted
+
+    def test_bad_worker_count(self):
+        rng = np.random.default_rng(0)
+        net = Network(rng.normal(size=(2, 3)), rng.normal(size=(2, 3)), 0.5)
+        with pytest.raises(InputError, match="workers"):
+            exact_disagreement(net, workers=3)
 
 
 class TestCLI:

@@ -212,3 +212,62 @@ def lp_max(w, A, b, lo, hi) -> tuple[int, np.ndarray, np.ndarray]:
     f = np.ascontiguousarray
     return _lp_max(f(w, dtype=np.float64), f(A, dtype=np.float64), f(b, dtype=np.float64),
                    f(lo, dtype=np.float64), f(hi, dtype=np.float64))
+
+
+_U = 2.0 ** -53  # unit roundoff of float64
+
+
+def _gamma(n: int) -> float:
+    """γ_n = n·u/(1 − n·u): a sum of n float products is within γ_n·Σ|terms| of its value."""
+    return n * _U / (1.0 - n * _U)
+
+
+@nb.njit(cache=True)
+def _proven_bounds(W, TH, A, b, Aerr, berr, lo, hi, g_rows, g_all):
+    K, d = W.shape
+    R = A.shape[0]
+    out = np.empty(K)
+    for k in range(K):
+        tot = 0.0   # Σ max(ĝ_i lo_i, ĝ_i hi_i) − Σ θ_r b_r + slack, in float
+        mag = 0.0   # Σ of the magnitudes of those terms
+        for i in range(d):
+            g = W[k, i]
+            gm = abs(W[k, i])
+            ge = 0.0
+            for r in range(R):
+                t = TH[k, r]
+                if t != 0.0:
+                    g += t * A[r, i]
+                    gm += t * abs(A[r, i])
+                    ge += t * Aerr[r, i]
+            rad = max(abs(lo[i]), abs(hi[i]))
+            m = max(g * lo[i], g * hi[i])
+            dlt = 2.0 * (g_rows * gm + ge) * rad  # |true g_i − ĝ_i|·rad, doubled
+            tot += m + dlt
+            mag += abs(g) * rad + dlt  # ≥ |m|, and covers the products' rounding
+        for r in range(R):
+            t = TH[k, r]
+            if t != 0.0:
+                tot += -t * b[r] + t * berr[r]
+                mag += t * abs(b[r]) + t * berr[r]
+        out[k] = tot + 2.0 * g_all * mag
+    return out
+
+
+def proven_bounds(W, TH, A, b, Aerr, berr, lo, hi) -> np.ndarray:
+    """Float upper bounds, proven despite rounding, on the weak-duality values of `cell_bounds`.
+
+    For every row k: the exact value of `Σ_i max(g_i lo_i, g_i hi_i) − ⟨θ_k, b*⟩` with
+    `g = W_k + A*ᵀθ_k`, where the exact rows and right sides `A*`, `b*` are known only as the
+    floats `A`, `b` within `Aerr`, `berr` (entrywise, ≥ 0) and every operation here rounds.
+    Standard error analysis (a sum of n products is within γ_n·Σ|terms|, Higham §3.1), each
+    error term doubled for the rounding of the error terms themselves; the result is pushed
+    one float up. The exact checker re-derives every such bound from θ and rejects a claim
+    this does not prove, so an error here could only cost a rejection, never a false bound.
+    """
+    f = np.ascontiguousarray
+    W, TH, A = f(W, dtype=np.float64), f(TH, dtype=np.float64), f(A, dtype=np.float64)
+    R, d = A.shape
+    out = _proven_bounds(W, TH, A, f(b, dtype=np.float64), f(Aerr, dtype=np.float64), f(berr, dtype=np.float64),
+                         f(lo, dtype=np.float64), f(hi, dtype=np.float64), _gamma(R + 2), _gamma(2 * (d + R) + 4))
+    return np.nextafter(out, np.inf)

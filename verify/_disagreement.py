@@ -679,7 +679,7 @@ class _SideSolver:
         width (judged in floats); each cut is then applied exactly, by the checker's own code,
         so phases and empty nodes are decided as the checker will decide them.
         """
-        from ._cell_lp import cell_bounds
+        from ._cell_lp import _gamma, cell_bounds, proven_bounds
 
         self._load(node)
         child = _Node({**node.fixed, j: ph})
@@ -692,53 +692,71 @@ class _SideSolver:
             fj = [int(q) for q in fixed]
             side = np.array([1.0 if fixed[q] == 1 else -1.0 for q in fj])
             rows, rhs = [self.c[None, :], side[:, None] * self.M[fj]], [np.array([self.U]), np.zeros(len(fj))]
+            # every row but the linearized one is exact in floats (c, ±m_j, U, 0)
+            errs, rhs_errs = [np.zeros((1 + len(fj), self.d))], [np.zeros(1 + len(fj))]
             lin = None
             if node.x is not None:
-                # Σ a_i⟨p_i,x⟩ − Σ_fixed slope⟨m,x⟩ − Σ_unfixed κ⟨m,x⟩ ≤ Σ_unfixed e, as a row "≥"
+                # Σ a_i⟨p_i,x⟩ − Σ_fixed slope⟨m,x⟩ − Σ_unfixed κ⟨m,x⟩ ≤ Σ_unfixed e, as a row "≥";
+                # κ is the checker's (the exact chord slope rounded to nearest), the row and
+                # e are floats with proven error bounds
                 act = self.P @ node.x > 0
-                w = np.zeros(self.kM)
-                e = 0.0
-                for q in range(self.kM):
-                    pq = self.phase[q] if self.phase[q] is not None else fixed.get(q)
-                    if pq is not None:
-                        w[q] = 1.0 if pq == 1 else a
-                    else:
-                        kap = (h[q] - a * l_[q]) / (h[q] - l_[q])
-                        w[q] = kap
-                        e += max(a * l_[q] - kap * l_[q], h[q] - kap * h[q])
-                rows.append(-(np.where(act, 1.0, a) @ self.P - w @ self.M)[None, :])
+                w = np.array([1.0 if ph_ == 1 else a for ph_ in
+                              (self.phase[q] if self.phase[q] is not None else fixed.get(q, 1) for q in range(self.kM))])
+                kap = _kappas(ex.h, ex.l, self.alpha, unf)
+                w[unf] = kap
+                hu, lu = h[unf], l_[unf]
+                e = float(np.maximum(a * lu - kap * lu, hu - kap * hu).sum())
+                e_err = 2 * _gamma(len(unf) + 2) * float((np.abs(lu) * (a + np.abs(kap)) + np.abs(hu) * (1 + np.abs(kap))).sum())
+                sp = np.where(act, 1.0, a)
+                rows.append(-(sp @ self.P - w @ self.M)[None, :])
+                errs.append(2 * _gamma(self.kP + self.kM + 2) * (sp @ np.abs(self.P) + np.abs(w) @ np.abs(self.M))[None, :])
                 rhs.append(np.array([-e]))
+                rhs_errs.append(np.array([e_err]))
                 lin = {"p_slope1": [int(i) for i in np.flatnonzero(act)]}
-            val, theta, status = cell_bounds(np.vstack([self.M[unf], -self.M[unf]]), np.vstack(rows),
-                                             np.concatenate(rhs), self.lo, self.hi)
+            A, b = np.vstack(rows), np.concatenate(rhs)
+            W = np.vstack([self.M[unf], -self.M[unf]])
+            val, theta, status = cell_bounds(W, A, b, self.lo, self.hi)
             n = len(unf)
             if not (status == 1).any():  # an empty region: the node's own LP closes it
                 width = h[unf] - l_[unf]
                 take_hi = h[unf] - val[:n] > _CUT_GAIN * width
                 take_lo = (val[n:] + l_[unf] < -_CUT_GAIN * width) & (val[:n] > 0)
-                rows = np.flatnonzero(np.concatenate([take_hi, take_lo]))
-                rows = rows[np.argsort(rows % n, kind="stable")]  # by neuron, hi before lo
-                sub = theta[rows]
-                nz_r, nz_c = np.nonzero(sub[:, 1:1 + len(fj)] > 0)
-                cols = np.split(nz_c, np.searchsorted(nz_r, np.arange(1, len(rows))))
-                sub = sub.tolist()
-                cuts = [_cut_record(unf[r % n], "hi" if r < n else "lo", th, c.tolist(), fj, lin is not None)
-                        for r, th, c in zip(rows.tolist(), sub, cols)]
-                ex.lin = None
-                if any("lin" in cut for cut in cuts):
-                    child.lin = lin
-                    ex.linearized(lin, fixed)  # from the bounds on entering the node
-                for cut in cuts:
-                    k = cut["cut"]
-                    if ex.phase[k] is not None:
-                        continue  # fixed by its other cut: the checker takes no further cut on it
-                    ex.cut(cut, fixed)
-                    child.cuts.append(cut)
-                    if ex.h[k] < ex.l[k]:
-                        child.empty = True
-                        break
-                if child.lin is not None and not any("lin" in cut for cut in child.cuts):
-                    child.lin = None
+                sel = np.flatnonzero(np.concatenate([take_hi, take_lo]))
+                sel = sel[np.argsort(sel % n, kind="stable")]  # by neuron, hi before lo
+                if sel.size:
+                    # each cut states its bound b, a float proven above the exact value of its
+                    # multipliers' combination; the checker re-derives that value exactly and
+                    # takes b only if it is proven, so phases and empty nodes are decided on
+                    # the same floats here and there
+                    proven = proven_bounds(W[sel], theta[sel], A, b, np.vstack(errs), np.concatenate(rhs_errs),
+                                           self.lo, self.hi)
+                    sub = theta[sel]
+                    nz_r, nz_c = np.nonzero(sub[:, 1:1 + len(fj)] > 0)
+                    cols = np.split(nz_c, np.searchsorted(nz_r, np.arange(1, len(sel))))
+                    sub = sub.tolist()
+                    uses_lin = False
+                    for r, th, c_, bound in zip(sel.tolist(), sub, cols, proven.tolist()):
+                        k = unf[r % n]
+                        if ex.phase[k] is not None:
+                            continue  # fixed by its other cut: the checker takes no further cut on it
+                        hi_sense = r < n
+                        new = bound if hi_sense else -bound
+                        if (new >= ex.h[k]) if hi_sense else (new <= ex.l[k]):
+                            continue  # no gain once rounding is accounted for
+                        cut = _cut_record(k, "hi" if hi_sense else "lo", th, c_.tolist(), fj, lin is not None)
+                        cut["b"] = new
+                        uses_lin |= "lin" in cut
+                        if hi_sense:
+                            ex.h[k] = new
+                        else:
+                            ex.l[k] = new
+                        ex.phase[k] = 1 if ex.l[k] >= 0 else (0 if ex.h[k] <= 0 else None)
+                        child.cuts.append(cut)
+                        if ex.h[k] < ex.l[k]:
+                            child.empty = True
+                            break
+                    if uses_lin:
+                        child.lin = lin
         self._sync()
         self._snapshot(child)
         return child
@@ -867,6 +885,17 @@ class _SideSolver:
         self.leaf_time[1] += 1
 
 
+def _kappas(h: list, l: list, alpha: float, idx: list) -> np.ndarray:
+    """The chord slopes `(h_j − αl_j)/(h_j − l_j)` rounded to nearest, as the checker forms
+    them (exact integers, one correctly rounded division)."""
+    an, ad = float(alpha).as_integer_ratio()
+    out = np.empty(len(idx))
+    for t, j in enumerate(idx):
+        (hn, hd), (ln, ld) = h[j].as_integer_ratio(), l[j].as_integer_ratio()
+        out[t] = (hn * ad * ld - an * ln * hd) / (ad * (hn * ld - ln * hd))
+    return out
+
+
 def _cut_record(k: int, sense: str, theta: list, nz: list, fj: list, with_lin: bool) -> dict:
     """A cut in the certificate's form from cell-LP multipliers `[thr, region rows of fj…, lin]`
     (a list of floats; `nz` the positions of the positive region multipliers): the largest
@@ -937,19 +966,54 @@ def _side_witness(side: SideResult) -> dict:
     return w
 
 
+def _side_job(P, M, alpha, c, lo, hi, deadline, nodes, seed, obbt_rounds, forked=False) -> SideResult:
+    """One side's search (module level, so a worker process can run it)."""
+    if forked:
+        # a forked child inherits HiGHS's thread scheduler without its threads
+        try:
+            import highspy
+
+            highspy.Highs.resetGlobalScheduler(True)
+        except (ImportError, AttributeError):
+            pass
+    solver = _SideSolver(P, M, alpha, c, lo, hi, deadline, nodes)
+    return solver.run(seed=seed, obbt_rounds=obbt_rounds)
+
+
+def _default_workers() -> int:
+    """2 when this process may fork a second one onto a second core, else 1."""
+    import multiprocessing
+    import os
+    import threading
+
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    if cores < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    # forking a process that runs other threads (a Dask worker, a notebook kernel's
+    # helpers) can copy a lock mid-use: then the sides run one after the other
+    return 2 if threading.active_count() == 1 else 1
+
+
 def exact_disagreement(net: Network, v=None, *, time_limit: float = 60.0, max_nodes: int = 200000,
-                       obbt_rounds: int = 3, seed: int = 0) -> DisagreementResult:
+                       obbt_rounds: int = 3, seed: int = 0, workers: int | None = None) -> DisagreementResult:
     """Certified β⁺ and β⁻ of `net` for direction `v` (THEORY.md §6).
 
     Args:
         net: the network (paper form). With `input_bias` the last coordinate is fixed to 1.
         v: direction in the network's input space (default: the unit mean-center direction).
             β± refer to this exact float vector; it need not be exactly unit.
-        time_limit: seconds for both sides together; when it runs out the result is the
-            proven interval, not a point.
-        max_nodes: LP budget for both sides together.
+        time_limit: wall-clock seconds for both sides together; when it runs out the result
+            is the proven interval, not a point.
+        max_nodes: LP budget for both sides together (half each when they run in parallel).
         obbt_rounds: rounds of LP bound tightening at the root (0: only the Lagrangian bounds).
         seed: seeds the random starting points of the local search.
+        workers: 2 runs the β⁻ search in a forked process while this one runs β⁺, each
+            with the whole time limit; 1 runs them one after the other (β⁺ may spend half the
+            time, β⁻ the rest). Default: 2 where fork is available, two cores are usable
+            and this process runs no other thread.
 
     Returns:
         `DisagreementResult`; its bounds are the exact values the checker derives from the
@@ -959,27 +1023,44 @@ def exact_disagreement(net: Network, v=None, *, time_limit: float = 60.0, max_no
     if not isinstance(net, Network):
         raise InputError("exact_disagreement needs a Network")
     v = _check_direction(net, v)
+    if workers is None:
+        workers = _default_workers()
+    if workers not in (1, 2):
+        raise InputError(f"workers must be 1 or 2, not {workers!r}")
     d = net.d
     lo, hi = -np.ones(d), np.ones(d)
     if net.input_bias:
         lo[-1] = hi[-1] = 1.0
     t0 = time.perf_counter()
+    jobs = {"plus": (net.W_pos, net.W_neg, net.alpha, v, lo, hi),
+            "minus": (net.W_neg, net.W_pos, net.alpha, -v, lo, hi)}
     sides = {}
-    used = 0
-    for name, P, M, c in (("plus", net.W_pos, net.W_neg, v), ("minus", net.W_neg, net.W_pos, -v)):
-        # the plus side may spend half the budget; the minus side the rest
-        deadline = t0 + (time_limit / 2 if name == "plus" else time_limit)
-        nodes = max(max_nodes // 2 if name == "plus" else max_nodes - used, 1)
-        solver = _SideSolver(P, M, net.alpha, c, lo, hi, deadline, nodes)
-        res = solver.run(seed=seed, obbt_rounds=obbt_rounds)
-        used += res.nodes
-        sides[name] = res
+    if workers == 2:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # perf_counter is CLOCK_MONOTONIC, one clock for both processes
+        deadline = t0 + time_limit
+        half = max(max_nodes // 2, 1)
+        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork")) as pool:
+            fut = pool.submit(_side_job, *jobs["minus"], deadline, max(max_nodes - half, 1), seed, obbt_rounds, True)
+            sides["plus"] = _side_job(*jobs["plus"], deadline, half, seed, obbt_rounds)
+            sides["minus"] = fut.result()
+    else:
+        used = 0
+        for name in ("plus", "minus"):
+            # the plus side may spend half the budget; the minus side the rest
+            deadline = t0 + (time_limit / 2 if name == "plus" else time_limit)
+            nodes = max(max_nodes // 2 if name == "plus" else max_nodes - used, 1)
+            sides[name] = _side_job(*jobs[name], deadline, nodes, seed, obbt_rounds)
+            used += sides[name].nodes
     return DisagreementResult(direction=v, plus=sides["plus"], minus=sides["minus"],
                               seconds=time.perf_counter() - t0, input_bias=net.input_bias)
 
 
 def certify_disagreement(net_path, out_dir, *, alpha=None, v=None, time_limit: float = 60.0,
-                         max_nodes: int = 200000, obbt_rounds: int = 3, name: str = "disagreement.json") -> Path:
+                         max_nodes: int = 200000, obbt_rounds: int = 3, name: str = "disagreement.json",
+                         workers: int | None = None) -> Path:
     """Solve β± for the network at `net_path` and write a `disagreement` certificate.
 
     The network is copied in paper form next to the certificate (`<name>.net.npz`), so the
@@ -990,8 +1071,8 @@ def certify_disagreement(net_path, out_dir, *, alpha=None, v=None, time_limit: f
         out_dir: folder for the certificate and the network copy.
         alpha: LeakyReLU slope, needed for state dicts.
         v: direction (array or path to a `.npy`); default the unit mean-center direction.
-        time_limit, max_nodes, obbt_rounds: search budget and root tightening (see
-            `exact_disagreement`).
+        time_limit, max_nodes, obbt_rounds, workers: search budget, root tightening and
+            processes (see `exact_disagreement`).
         name: certificate file name.
 
     Returns:
@@ -1012,7 +1093,8 @@ def certify_disagreement(net_path, out_dir, *, alpha=None, v=None, time_limit: f
             v = np.load(vp, allow_pickle=False)
         except Exception as exc:
             raise InputError(f"{vp}: not a readable .npy array ({exc})") from None
-    res = exact_disagreement(net, v, time_limit=time_limit, max_nodes=max_nodes, obbt_rounds=obbt_rounds)
+    res = exact_disagreement(net, v, time_limit=time_limit, max_nodes=max_nodes, obbt_rounds=obbt_rounds,
+                             workers=workers)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"{out_dir}: exists and is not a folder")

@@ -18,6 +18,8 @@ def register(sub) -> None:
                    help="direction v (default: the unit mean-center direction (w̄ − ū)/‖w̄ − ū‖)")
     p.add_argument("--time-limit", type=float, default=60.0, help="seconds for the search (then an interval)")
     p.add_argument("--max-nodes", type=int, default=200000, help="LP budget (then an interval)")
+    p.add_argument("--workers", type=int, choices=(1, 2),
+                   help="2: β⁺ and β⁻ in two processes, each with the whole time limit (default where two cores are usable)")
     p.add_argument("--out", required=True, help="certificate to write (.json); the network copy goes beside it")
     add_json(p)
     p.set_defaults(run=run)
@@ -38,7 +40,7 @@ def run(args) -> int:
         raise InputError("--max-nodes must be at least 1")
     path = certify_disagreement(args.network, out.parent if str(out.parent) else Path("."), alpha=args.alpha,
                                 v=args.direction, time_limit=args.time_limit, max_nodes=args.max_nodes,
-                                name=out.name)
+                                name=out.name, workers=args.workers)
     import json
 
     info = json.loads(Path(path).read_text(encoding="utf-8"))["info"]

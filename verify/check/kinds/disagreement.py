@@ -33,7 +33,9 @@ every point of the node with `N(x) ≤ 0` satisfies
     Σ a_i⟨p_i,x⟩ − Σ_{fixed} slope_j⟨m_j,x⟩ − Σ_{unfixed} κ_j⟨m_j,x⟩ ≤ Σ_{unfixed} e_j,
 
 since `Σ a_i⟨p_i,x⟩ ≤ Σσ(⟨p_i,x⟩) ≤ Σσ(⟨m_j,x⟩)`; a cut adds it with a multiplier `ν ≥ 0`
-(`lin`). A node whose cut makes `h_k < l_k` contains no point of `H` with `N(x) ≤ 0`. In a leaf,
+(`lin`). A cut may state its bound (`b`: the new `h_k`, or `l_k` for sense lo); the checker
+takes it only if the combination's exact value proves it, else the cut's own value rounded
+outward. A node whose cut makes `h_k < l_k` contains no point of `H` with `N(x) ≤ 0`. In a leaf,
 with `t_i = σ(⟨p_i,x⟩)` and `s_j = σ(⟨m_j,x⟩)` for the still unfixed j, every point of the leaf
 satisfies the linear rows
 
@@ -345,10 +347,21 @@ class _Side:
         terms = [(k, (1 if sense == "hi" else -1, 1))]
         terms += [(j, mu if fixed[j] == 1 else (-mu[0], mu[1])) for (j, _), mu in zip(pairs, mus)]
         num, den = self._lagrange_bound(terms, lam, nu)
-        if sense == "hi":
-            self.h[k] = min(self.h[k], _float_up_p(num, den))
+        if "b" in step:
+            # the stated bound, taken only if the combination proves it: value ≤ b (hi),
+            # value ≤ −b (lo), value = num/den with den > 0
+            bn, bd = _ratio(step["b"])
+            if sense == "lo":
+                bn = -bn
+            if num * bd > bn * den:
+                raise Reject(f"{self.name}: a cut on neuron {k} states a bound its multipliers do not prove")
+            bound = _float_up_p(bn, bd)
         else:
-            self.l[k] = max(self.l[k], -_float_up_p(num, den))
+            bound = _float_up_p(num, den)
+        if sense == "hi":
+            self.h[k] = min(self.h[k], bound)
+        else:
+            self.l[k] = max(self.l[k], -bound)
         if self.l[k] >= 0:
             self.phase[k] = 1
         elif self.h[k] <= 0:
