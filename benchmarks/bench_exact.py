@@ -15,7 +15,7 @@ The direction is the mean-center one (what `verify audit` reports); `--axis` use
 axis v for the clustered family instead.
 
 Usage: python benchmarks/bench_exact.py [--families trained,clustered,random] [--ks 4,8,16,32,64]
-       [--ds 10,50] [--time-limit 60] [--baseline-limit 60] [--no-baseline] [--axis]
+       [--ds 10,50] [--time-limit 60] [--baseline-limit 60] [--no-baseline] [--axis] [--workers 1|2]
 """
 
 from __future__ import annotations
@@ -91,6 +91,8 @@ def main() -> None:
     ap.add_argument("--time-limit", type=float, default=60.0)
     ap.add_argument("--baseline-limit", type=float, default=60.0)
     ap.add_argument("--no-baseline", action="store_true")
+    ap.add_argument("--workers", type=int, choices=(1, 2),
+                    help="processes for the two sides (default: 2 where two cores are usable)")
     ap.add_argument("--axis", action="store_true",
                     help="clustered family: use the cluster axis v as the direction (default: mean centers)")
     args = ap.parse_args()
@@ -105,7 +107,8 @@ def main() -> None:
                     v = axis if (args.axis and axis is not None) else default_direction(net)
                     path = save_network(tmp / f"{family}-{d}-{k}.npz", net)
                     t0 = time.perf_counter()
-                    cert = certify_disagreement(path, tmp, v=v, time_limit=args.time_limit, name=f"{family}-{d}-{k}.json")
+                    cert = certify_disagreement(path, tmp, v=v, time_limit=args.time_limit, name=f"{family}-{d}-{k}.json",
+                                                **({"workers": args.workers} if args.workers else {}))
                     t_solve = time.perf_counter() - t0
                     t0 = time.perf_counter()
                     rep = check_certificate(cert)

@@ -34,10 +34,16 @@ first. Each child re-derives the bounds of every unfixed neuron over its own reg
 LP per bound, `max ±⟨u_k,x⟩` over the box, `⟨v,x⟩ ≥ U`, the region rows of all neurons fixed
 on its path and a linearization of `N(x) ≤ 0` at the parent's LP point (the convex side at its
 slopes there, the unfixed neurons at their chords), solved by a compiled dual simplex
-(`_cell_lp`, microseconds each). The LP multipliers are the certificate's cut; every cut is
-applied exactly by the checker's own code as it is made, so phases and empty nodes are decided
-as the checker decides them, and each leaf's exact bound is taken when the node becomes a
-leaf: the time limit covers the certificate. Witnesses come from a convex–concave local search
+(`_cell_lp`, microseconds each). The LP multipliers are the certificate's cut, and each cut
+states the bound `b` it proves: a float shown to lie above the exact value of its combination
+by rounding-error analysis (`_cell_lp.proven_bounds`; the one inexact row, the linearization,
+carries entrywise error bounds). The checker re-derives every cut's value exactly and takes `b`
+only if it is proven, so the search and the checker decide phases and empty nodes on the same
+floats, and the search does no exact arithmetic per cut (before, each cut was replayed in exact
+integers as it was made: about half of the search's time). Each leaf's exact bound is taken,
+with the checker's code, when the node becomes a leaf: the time limit covers the certificate.
+The two sides are independent searches: with `workers=2` (the default where two cores are
+usable) β⁻ runs in a forked process while β⁺ runs here, each with the whole time limit. Witnesses come from a convex–concave local search
 (fix every right-side slope at the current point's phase: the resulting convex set contains
 the point and lies inside the feasible set), started from the best feasible points among
 40 000 seeded random directions (N is positively homogeneous, so a direction is feasible or
@@ -215,10 +221,29 @@ class SideResult:
     lam_hi: list
     lam_lo: list
     tighten: list
-    tree: dict
+    tree_data: dict | None
     nodes: int
     unfixed_root: int
     complete: bool
+    tree_text: str | None = None    # the tree as compact JSON (what a worker process sends back)
+
+    @property
+    def tree(self) -> dict:
+        """The branch-and-bound tree (nested split/leaf objects, the certificate's form)."""
+        if self.tree_data is None and self.tree_text is not None:
+            import json
+
+            self.tree_data = json.loads(self.tree_text)
+        return self.tree_data
+
+    def tree_json(self) -> str:
+        """The tree as compact JSON; a worker process sends this instead of the objects, which
+        take seconds to unpickle for a tree of tens of thousands of nodes."""
+        if self.tree_text is None:
+            import json
+
+            self.tree_text = json.dumps(self.tree_data, separators=(",", ":"))
+        return self.tree_text
 
 
 @dataclass
@@ -834,11 +859,13 @@ class _SideSolver:
         # the upper bound is max(U, leaves), each leaf's bound derived exactly (the checker's
         # code) when the node becomes a leaf, so the time limit covers the certificate too
         self.upper_exact = Fraction(self.U)
-        self.leaf_time = [0.0, 0]
+        self.leaf_time = [0.0, 0]   # seconds and size units (P-neurons + unfixed + 1) of exact leaf bounds
+        heap_units = self.kP + len(root.s or ()) + 1  # the same units over the open nodes
         if self.exact_side.empty:
             heap = []  # the root relaxation of H is empty: nothing lies above U
         while heap:
             negv, _, node = heapq.heappop(heap)
+            heap_units -= self.kP + len(node.s or ()) + 1
             value = -negv
             inc = max(self.best_val, self.U)
             if value == -np.inf or (value <= inc + _gap_tol(inc) and (
@@ -849,7 +876,9 @@ class _SideSolver:
             if not node.s:
                 self._leaf_done(node)  # exact LP over a full phase pattern: its point was offered
                 continue
-            reserve = len(heap) * self.leaf_time[0] / max(self.leaf_time[1], 1)
+            # the open nodes become leaves when time runs out: an exact leaf bound takes time
+            # about proportional to its rows, measured so far (with a margin)
+            reserve = 1.5 * heap_units * self.leaf_time[0] / max(self.leaf_time[1], 1)
             if self.nodes >= self.max_nodes or time.perf_counter() + reserve > self.deadline:
                 complete = False
                 for nd in [node] + [t[2] for t in heap]:  # the open nodes are leaves
@@ -857,9 +886,17 @@ class _SideSolver:
                 break
             if branched % 8 == 0:  # local search from the LP point now and then
                 self.ccp(node.x, iters=3)
+            if branched % 32 == 0 and not node.empty:
+                # best-first closes nodes only at the end, so the cost of an exact leaf bound
+                # (the reserve above) is measured on an open node now and then
+                t = time.perf_counter()
+                self.leaf_bound(node)
+                self.leaf_time[0] += time.perf_counter() - t
+                self.leaf_time[1] += self.kP + len(node.s or ()) + 1
             branched += 1
             for k in self._children(node):
                 heapq.heappush(heap, (-k.value, counter, k))
+                heap_units += self.kP + len(k.s or ()) + 1
                 counter += 1
         tree = _tree_json(root)
         lower = None
@@ -870,7 +907,7 @@ class _SideSolver:
         return SideResult(lower=None if lower is None else _round_down(lower), upper=_round_up(self.upper_exact),
                           witness=self.best_x, threshold=self.U,
                           lam_hi=self.lam_hi.tolist(), lam_lo=self.lam_lo.tolist(),
-                          tighten=self.tighten_steps, tree=tree,
+                          tighten=self.tighten_steps, tree_data=tree,
                           nodes=self.nodes, unfixed_root=unfixed_root, complete=complete)
 
     def _leaf_done(self, node: _Node) -> None:
@@ -882,7 +919,7 @@ class _SideSolver:
         if b is not None and b > self.upper_exact:
             self.upper_exact = b
         self.leaf_time[0] += time.perf_counter() - t
-        self.leaf_time[1] += 1
+        self.leaf_time[1] += self.kP + len(node.s or ()) + 1
 
 
 def _kappas(h: list, l: list, alpha: float, idx: list) -> np.ndarray:
@@ -958,9 +995,9 @@ def _round_up(q: Fraction) -> float:
     return f if Fraction(f) >= q else math.nextafter(f, math.inf)
 
 
-def _side_witness(side: SideResult) -> dict:
+def _side_witness(side: SideResult, tree) -> dict:
     w = {"threshold": side.threshold, "lam_hi": side.lam_hi, "lam_lo": side.lam_lo,
-         "tighten": side.tighten, "tree": side.tree}
+         "tighten": side.tighten, "tree": tree}
     if side.witness is not None:
         w["x"] = [float(t) for t in side.witness]
     return w
@@ -977,7 +1014,11 @@ def _side_job(P, M, alpha, c, lo, hi, deadline, nodes, seed, obbt_rounds, forked
         except (ImportError, AttributeError):
             pass
     solver = _SideSolver(P, M, alpha, c, lo, hi, deadline, nodes)
-    return solver.run(seed=seed, obbt_rounds=obbt_rounds)
+    res = solver.run(seed=seed, obbt_rounds=obbt_rounds)
+    if forked:
+        res.tree_json()
+        res.tree_data = None
+    return res
 
 
 def _default_workers() -> int:
@@ -1045,6 +1086,8 @@ def exact_disagreement(net: Network, v=None, *, time_limit: float = 60.0, max_no
         with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork")) as pool:
             fut = pool.submit(_side_job, *jobs["minus"], deadline, max(max_nodes - half, 1), seed, obbt_rounds, True)
             sides["plus"] = _side_job(*jobs["plus"], deadline, half, seed, obbt_rounds)
+            if not fut.done():
+                sides["plus"].tree_json()  # the certificate's text, while the worker writes its own
             sides["minus"] = fut.result()
     else:
         used = 0
@@ -1101,6 +1144,9 @@ def certify_disagreement(net_path, out_dir, *, alpha=None, v=None, time_limit: f
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = Path(name).stem
     net_copy = save_network(out_dir / f"{stem}.net.npz", net)
+    import uuid
+
+    marks = {side: f"tree-{side}-{uuid.uuid4().hex}" for side in ("plus", "minus")}
     claims = []
     for side in ("plus", "minus"):
         s = getattr(res, side)
@@ -1116,9 +1162,16 @@ def certify_disagreement(net_path, out_dir, *, alpha=None, v=None, time_limit: f
         parameters={"direction": [float(t) for t in res.direction], "alpha": net.alpha,
                     "input_bias": net.input_bias, "source": str(net_path)},
         claims=claims,
-        witness={"plus": _side_witness(res.plus), "minus": _side_witness(res.minus)},
+        # the trees go in as JSON text (a worker's tree arrives as text): placeholders first
+        witness={side: _side_witness(getattr(res, side), marks[side]) for side in ("plus", "minus")},
         info=to_jsonable(res.to_dict() | {"unfixed_at_root": {"plus": res.plus.unfixed_root, "minus": res.minus.unfixed_root}}),
     )
     # compact JSON: the tree runs to tens of megabytes, which indentation would quadruple and
     # Python's indenting encoder would take seconds to write
-    return atomic_write_text(out_dir / name, json.dumps(cert, separators=(",", ":")) + "\n")
+    text = json.dumps(cert, separators=(",", ":"))
+    for side in ("plus", "minus"):
+        mark = json.dumps(marks[side])
+        if text.count(mark) != 1:
+            raise RuntimeError("certificate placeholder not unique")
+        text = text.replace(mark, getattr(res, side).tree_json())
+    return atomic_write_text(out_dir / name, text + "\n")
