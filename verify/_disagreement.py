@@ -55,7 +55,15 @@ these node bounds run on the same machine): the noisy clustered family (`±v + 0
 mean-center direction) closes k = 16 in 2.0 s (11.3 s before, 2 391 LPs instead of 11 031);
 at k = 32 and 64 the 30 s limit leaves proven intervals about 0.035 and 0.11 wide (0.11–0.13
 and 0.21 before): the 10 s target at k = 64 is not met for this family. Trained nets close
-k = 64 in 2.6 s (4.0 s). Tried and dropped, measured on clustered k = 16 / 32 with the
+k = 64 in 2.6 s (4.0 s). With stated cut bounds and the sides in two processes (README, same
+command with `--workers 1|2` against the previous commit): clustered k = 16 in 1.05 s, the
+30 s intervals at k = 32 and 64 about 0.015 and 0.086 wide, k = 32 closes in 88 s; trained
+k = 64 in 1.5 s. Closing counts grow about ×2.5 per 4 neurons per sign (k = 20…32), so the
+k = 64 target is out of reach of constant factors: the constraint is a linear term plus a
+difference of two zonotopes' support functions (zonotope containment is coNP-complete).
+LP bound tightening over the node's full relaxation, prototyped on top of the tiny-LP cuts,
+cut branchings 3.4–8× at the same growth rate; not kept (each bound would be a leaf-sized
+dual vector for the checker, and it needs warm-started LPs to pay off). Tried and dropped, measured on clustered k = 16 / 32 with the
 optimum known: splitting the input box (coordinate bisection at the midpoint or at the LP point,
 alone, alternating with phase splits, or in the top 6 levels: 5× slower or not closing; each
 box split shrinks every neuron's range by only about 1/d), LP bound tightening of every
