@@ -534,35 +534,36 @@ class TestCellCuts:
         obj = json.loads(cert.read_text())
         cuts = [c for nd in _all_nodes(obj["witness"]["plus"]["tree"]) for c in nd.get("cuts", [])]
         assert cuts and all("b" in c for c in cuts)
-        # the exact values, by the checker with the stated bounds removed
-        w = copy.deepcopy(obj["witness"]["plus"])
-        for nd in _all_nodes(w["tree"]):
-            for c in nd.get("cuts", []):
-                c["exact_b"] = c.pop("b")
+        # the exact value of every cut, as the checker derives it in the node's own state (the
+        # stated bounds of earlier cuts shape later ones through the linearized row)
         from verify.check.kinds import disagreement as dk
 
         seen = []
-        orig = dk._Side.cut
+        orig_cut, orig_lb = dk._Side.cut, dk._Side._lagrange_bound
 
-        def spy(self, step, fixed):
-            before = (self.h[step["cut"]], self.l[step["cut"]])
-            orig(self, step, fixed)
-            seen.append((step["sense"], step["exact_b"], self.h[step["cut"]] if step["sense"] == "hi" else self.l[step["cut"]], before))
+        def spy_cut(self, step, fixed):
+            self._spy = []
+            orig_cut(self, step, fixed)
+            (num, den), = self._spy
+            seen.append((step["sense"], Fraction(step["b"]), Fraction(num, den)))
 
-        dk._Side.cut = spy
+        def spy_lb(self, *args):
+            out = orig_lb(self, *args)
+            if hasattr(self, "_spy"):
+                self._spy.append(out)
+            return out
+
+        dk._Side.cut, dk._Side._lagrange_bound = spy_cut, spy_lb
         try:
-            self._node_bounds(net, v, "plus", w)
+            self._node_bounds(net, v, "plus", obj["witness"]["plus"])
         finally:
-            dk._Side.cut = orig
+            dk._Side.cut, dk._Side._lagrange_bound = orig_cut, orig_lb
         assert len(seen) == len(cuts)
-        for sense, b, exact, (h0, l0) in seen:
-            # the checker's own outward-rounded value is at least as strong as the stated one
-            if sense == "hi":
-                assert exact <= b or exact == h0
-                assert b - exact <= 1e-9 * (1 + abs(b))
-            else:
-                assert exact >= b or exact == l0
-                assert exact - b <= 1e-9 * (1 + abs(b))
+        for sense, b, value in seen:
+            # hi: ⟨m_k,x⟩ ≤ value ≤ b; lo: ⟨m_k,x⟩ ≥ −value ≥ b; and b is within rounding of it
+            bound = value if sense == "hi" else -value
+            assert (b >= bound) if sense == "hi" else (b <= bound)
+            assert abs(b - bound) <= Fraction(1, 10**9) * (1 + abs(b))
         # strengthen one stated bound (hi and lo each): rejected
         for sense in ("hi", "lo"):
             o = copy.deepcopy(obj)
