@@ -29,48 +29,49 @@ Formulation (refinements of THEORY.md §6, found by derivation):
   network's input space); "everywhere by homogeneity" holds only without bias.
 
 Search: unfixed neurons are relaxed by the chord of σ over `[l_j, h_j]` and branched on
-(`⟨u_j,x⟩ ≥ 0` / `≤ 0`), the neuron whose chord costs the LP bound most first, best bound
-first. Each child re-derives the bounds of every unfixed neuron over its own region: one tiny
-LP per bound, `max ±⟨u_k,x⟩` over the box, `⟨v,x⟩ ≥ U`, the region rows of all neurons fixed
-on its path and a linearization of `N(x) ≤ 0` at the parent's LP point (the convex side at its
-slopes there, the unfixed neurons at their chords), solved by a compiled dual simplex
-(`_cell_lp`, microseconds each). The LP multipliers are the certificate's cut, and each cut
-states the bound `b` it proves: a float shown to lie above the exact value of its combination
-by rounding-error analysis (`_cell_lp.proven_bounds`; the one inexact row, the linearization,
-carries entrywise error bounds). The checker re-derives every cut's value exactly and takes `b`
-only if it is proven, so the search and the checker decide phases and empty nodes on the same
-floats, and the search does no exact arithmetic per cut (before, each cut was replayed in exact
-integers as it was made: about half of the search's time). Each leaf's exact bound is taken,
-with the checker's code, when the node becomes a leaf: the time limit covers the certificate.
-The two sides are independent searches: with `workers=2` (the default where two cores are
-usable) β⁻ runs in a forked process while β⁺ runs here, each with the whole time limit. Witnesses come from a convex–concave local search
-(fix every right-side slope at the current point's phase: the resulting convex set contains
-the point and lies inside the feasible set), started from the best feasible points among
-40 000 seeded random directions (N is positively homogeneous, so a direction is feasible or
-not along its whole ray).
+(`⟨u_j,x⟩ ≥ 0` / `≤ 0`), the neuron whose chord costs the LP bound most first, best bound first.
+Each child re-derives the bounds of every unfixed neuron over its own region: one tiny LP per
+bound, `max ±⟨u_k,x⟩` over the box, `⟨v,x⟩ ≥ U`, the region rows of all neurons fixed on its
+path and a linearization of `N(x) ≤ 0` at the parent's LP point (the convex side at its slopes
+there, the unfixed neurons at their chords), solved by a compiled dual simplex (`_cell_lp`,
+microseconds each). The LP multipliers are the certificate's cut, and each cut states the bound
+`b` it proves: a float shown to lie above the exact value of its combination by rounding-error
+analysis (`_cell_lp.proven_bounds`; the one inexact row, the linearization, carries entrywise
+error bounds). The checker re-derives every cut's value exactly and takes `b` only if it is
+proven, so the search and the checker decide phases and empty nodes on the same floats, and the
+search does no exact arithmetic per cut (before, each cut was replayed in exact integers as it
+was made: about half of the search's time). Each leaf's exact bound is taken, with the checker's
+code, when the node becomes a leaf: the time limit covers the certificate. The two sides are
+independent searches: with `workers=2` (the default where two cores are usable) β⁻ runs in a
+forked process while β⁺ runs here, each with the whole time limit. Witnesses come from a
+convex–concave local search (fix every right-side slope at the current point's phase: the
+resulting convex set contains the point and lies inside the feasible set), started from the best
+feasible points among 40 000 seeded random directions (N is positively homogeneous, so a
+direction is feasible or not along its whole ray).
 
 Measured (`benchmarks/bench_exact.py --ds 10 --time-limit 30 --no-baseline`, certificate
-included; README "Exact worst-case disagreement" has the table, against the search without
-these node bounds run on the same machine): the noisy clustered family (`±v + 0.3·N(0,I)`,
-mean-center direction) closes k = 16 in 2.0 s (11.3 s before, 2 391 LPs instead of 11 031);
-at k = 32 and 64 the 30 s limit leaves proven intervals about 0.035 and 0.11 wide (0.11–0.13
-and 0.21 before): the 10 s target at k = 64 is not met for this family. Trained nets close
-k = 64 in 2.6 s (4.0 s). With stated cut bounds and the sides in two processes (README, same
-command with `--workers 1|2` against the previous commit): clustered k = 16 in 1.05 s, the
-30 s intervals at k = 32 and 64 about 0.015 and 0.086 wide, k = 32 closes in 88 s; trained
-k = 64 in 1.5 s. Closing counts grow about ×2.5 per 4 neurons per sign (k = 20…32), so the
-k = 64 target is out of reach of constant factors: the constraint is a linear term plus a
-difference of two zonotopes' support functions (zonotope containment is coNP-complete).
-LP bound tightening over the node's full relaxation, prototyped on top of the tiny-LP cuts,
-cut branchings 3.4–8× at the same growth rate; not kept (each bound would be a leaf-sized
-dual vector for the checker, and it needs warm-started LPs to pay off). Tried and dropped, measured on clustered k = 16 / 32 with the
-optimum known: splitting the input box (coordinate bisection at the midpoint or at the LP point,
-alone, alternating with phase splits, or in the top 6 levels: 5× slower or not closing; each
-box split shrinks every neuron's range by only about 1/d), LP bound tightening of every
+included; README "Exact worst-case disagreement" has the table, against the search without these
+node bounds run on the same machine): the noisy clustered family (`±v + 0.3·N(0,I)`, mean-center
+direction) closes k = 16 in 2.0 s (11.3 s before, 2 391 LPs instead of 11 031); at k = 32 and 64
+the 30 s limit leaves proven intervals about 0.035 and 0.11 wide (0.11–0.13 and 0.21 before):
+the 10 s target at k = 64 is not met for this family. Trained nets close k = 64 in 2.6 s
+(4.0 s). With stated cut bounds and the sides in two processes (README, same command with
+`--workers 1|2` against the previous commit): clustered k = 16 in 1.05 s, the 30 s intervals at
+k = 32 and 64 about 0.015 and 0.086 wide, k = 32 closes in 88 s; trained k = 64 in 1.5 s.
+Closing counts grow about ×2.5 per 4 neurons per sign (k = 20…32), so the k = 64 target is out
+of reach of constant factors: the constraint is a linear term plus a difference of two
+zonotopes' support functions (zonotope containment is coNP-complete). LP bound tightening over
+the node's full relaxation, prototyped on top of the tiny-LP cuts, cut branchings 3.4–8× at the
+same growth rate; not kept (each bound would be a leaf-sized dual vector for the checker, and it
+needs warm-started LPs to pay off). Tried and dropped, measured on clustered k = 16 / 32 with
+the optimum known: splitting the input box (coordinate bisection at the midpoint or at the LP
+point, alone, alternating with phase splits, or in the top 6 levels: 5× slower or not closing;
+each box split shrinks every neuron's range by only about 1/d), LP bound tightening of every
 unfixed neuron over the node's full relaxation (at every node: fewest nodes, but 2k extra LPs
-per node outweigh them; in the top 3–6 levels only: no gain), bounds from the parent's dual multipliers before the child's LP (caught
-3 of ~330 children that close), a second linearization row at the grandparent's LP point and
-the branching score `min(h_j, −l_j)` (no gain beyond noise).
+per node outweigh them; in the top 3–6 levels only: no gain), bounds from the parent's dual
+multipliers before the child's LP (caught 3 of ~330 children that close), a second linearization
+row at the grandparent's LP point and the branching score `min(h_j, −l_j)` (no gain beyond
+noise).
 
 Every LP bound (HiGHS via highspy; node LPs of up to `_DENSE_ROWS` rows by the compiled
 dense dual simplex of `_cell_lp`, which skips HiGHS's per-call setup) becomes a certificate
@@ -709,8 +710,10 @@ class _SideSolver:
         of `N(x) ≤ 0` at the parent's LP point (slopes of the P-neurons there, chords of the
         unfixed M-neurons): one tiny LP each (`_cell_lp`), whose multipliers are the cut.
         A bound becomes a cut when it shrinks the interval by more than `_CUT_GAIN` of its
-        width (judged in floats); each cut is then applied exactly, by the checker's own code,
-        so phases and empty nodes are decided as the checker will decide them.
+        width (judged in floats). Each cut states its new bound `b`, proven above the exact
+        value of its multipliers by rounding-error analysis (`proven_bounds`); the checker takes
+        the same `b` once it has derived that value exactly, so phases and empty nodes are
+        decided on the same floats here and there.
         """
         from ._cell_lp import _gamma, cell_bounds, proven_bounds
 
@@ -733,8 +736,9 @@ class _SideSolver:
                 # κ is the checker's (the exact chord slope rounded to nearest), the row and
                 # e are floats with proven error bounds
                 act = self.P @ node.x > 0
-                w = np.array([1.0 if ph_ == 1 else a for ph_ in
-                              (self.phase[q] if self.phase[q] is not None else fixed.get(q, 1) for q in range(self.kM))])
+                # fixed neurons at their slopes, unfixed ones (phase None, not on the path) at κ
+                pq = [self.phase[q] if self.phase[q] is not None else fixed.get(q) for q in range(self.kM)]
+                w = np.array([1.0 if ph_ == 1 else a for ph_ in pq])
                 kap = _kappas(ex.h, ex.l, self.alpha, unf)
                 w[unf] = kap
                 hu, lu = h[unf], l_[unf]
@@ -757,12 +761,8 @@ class _SideSolver:
                 sel = np.flatnonzero(np.concatenate([take_hi, take_lo]))
                 sel = sel[np.argsort(sel % n, kind="stable")]  # by neuron, hi before lo
                 if sel.size:
-                    # each cut states its bound b, a float proven above the exact value of its
-                    # multipliers' combination; the checker re-derives that value exactly and
-                    # takes b only if it is proven, so phases and empty nodes are decided on
-                    # the same floats here and there
-                    # the multipliers rounded to 6 significant digits: a cut's text is about a
-                    # third shorter, and its bound, proven from the rounded values, weaker by ~1e-6
+                    # the multipliers rounded to 6 significant digits (a cut's text is about a
+                    # third shorter; its bound, proven from the rounded values, weaker by ~1e-6)
                     sub = theta[sel]
                     pos = sub > 0
                     sub[pos] = [float(f"{t:.6g}") for t in sub[pos].tolist()]
