@@ -935,14 +935,11 @@ class _SideSolver:
 
 
 def _kappas(h: list, l: list, alpha: float, idx: list) -> np.ndarray:
-    """The chord slopes `(h_j − αl_j)/(h_j − l_j)` rounded to nearest, as the checker forms
-    them (exact integers, one correctly rounded division)."""
+    """The chord slopes of the neurons `idx`, rounded as the checker rounds them."""
+    from .check.kinds.disagreement import chord_slope
+
     an, ad = float(alpha).as_integer_ratio()
-    out = np.empty(len(idx))
-    for t, j in enumerate(idx):
-        (hn, hd), (ln, ld) = h[j].as_integer_ratio(), l[j].as_integer_ratio()
-        out[t] = (hn * ad * ld - an * ln * hd) / (ad * (hn * ld - ln * hd))
-    return out
+    return np.array([chord_slope(h[j], l[j], an, ad) for j in idx], dtype=np.float64)
 
 
 def _cut_record(k: int, sense: str, theta: list, nz: list, fj: list, with_lin: bool) -> dict:

@@ -134,6 +134,14 @@ def _float_up_p(num: int, den: int) -> float:
     return f
 
 
+def chord_slope(h: float, l: float, an: int, ad: int) -> float:
+    """The chord slope `(h − αl)/(h − l)` of σ on `[l, h]` (α = an/ad), rounded to the nearest
+    float: exact integers and one correctly rounded division. The linearized row's κ; the
+    search forms its rows with this same function."""
+    (hn, hd), (ln, ld) = h.as_integer_ratio(), l.as_integer_ratio()
+    return (hn * ad * ld - an * ln * hd) / (ad * (hn * ld - ln * hd))
+
+
 def _float_down(q: Fraction) -> float:
     return -_float_up(-q)
 
@@ -231,9 +239,9 @@ class _Side:
             if ph is not None:
                 q.append((-1, 1) if ph == 1 else (-an, ad))
                 continue
-            # unfixed, so l < 0 < h: κ = float((h − αl)/(h − l)) (int division rounds correctly)
+            # unfixed, so l < 0 < h
             (hn, hd), (ln, ld) = self.h[j].as_integer_ratio(), self.l[j].as_integer_ratio()
-            kn, kd = ((hn * ad * ld - an * ln * hd) / (ad * (hn * ld - ln * hd))).as_integer_ratio()
+            kn, kd = chord_slope(self.h[j], self.l[j], an, ad).as_integer_ratio()
             # e = max(σ(l) − κl, σ(h) − κh) = max(l(α − κ), h(1 − κ))
             a1n, a1d = ln * (an * kd - kn * ad), ld * ad * kd
             a2n, a2d = hn * (kd - kn), hd * kd
